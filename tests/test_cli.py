@@ -54,7 +54,7 @@ def test_demo_tiny_run_writes_real_metrics(cli, tmp_path):
     assert m['accuracy'] == pytest.approx(log['accuracy'].iloc[-1], abs=1e-4)
     assert m['valid_loss'] == pytest.approx(log['valid_loss'].iloc[-1], abs=1e-4)
     assert m['model_mb'] == pytest.approx((out/'model.safetensors').stat().st_size/2**20, rel=0.05)
-    assert (m['n_train'], m['n_valid']) == (48, 12)
+    assert (m['n_train'], m['n_valid']) == (50, 10)   # stratified: 2 of each class's 12 held out
     assert 'accuracy' in r.stdout.splitlines()[-1]
     assert not [f for f in tmp_path.iterdir() if f.name.startswith('.')]  # no staging folder left
 
