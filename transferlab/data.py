@@ -520,7 +520,7 @@ def contact_sheet(dls_or_source, # `DataLoaders`, or an image folder (built with
     _draw_grid(subs[0], dls.valid, samples, 'as seen in validation')
     if augmented:
         torch.manual_seed(seed)
-        _draw_grid(subs[1], dls.train, samples, f"augmented for training")
+        _draw_grid(subs[1], dls.train, samples, 'augmented for training')
     return fig
 
 # %% ../nbs/02_data.ipynb #f02a4a6e

@@ -6,7 +6,6 @@ Docs: https://transferlab.github.io/transferlab/interpret.html.md"""
 
 # %% ../nbs/04_interpret.ipynb #8c1451e9
 from __future__ import annotations
-from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch

@@ -42,7 +42,7 @@ class Experiment:
 
     def settings(self) -> dict:
         "The run's settings as plain values (data shown by name)."
-        d = dataclasses.asdict(self) if not isinstance(self.data, DataLoaders) else {**{f.name: getattr(self, f.name) for f in dataclasses.fields(self)}}
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}   # no deep copy of the data
         d['data'] = self.data if isinstance(self.data, (str, Path)) else getattr(self.data, '__name__', type(self.data).__name__)
         d['data'], d['extra'] = str(d['data']), json.dumps(self.extra, sort_keys=True, default=str)
         return d

@@ -148,7 +148,6 @@ def keep_mask(self:TagGrouper, tags) -> np.ndarray:
 def report(self:TagGrouper) -> pd.DataFrame:
     "One row per raw tag seen by `fit`: tag, normalised, label, kept/why dropped, counts; most frequent first."
     vocab, rows = set(self.vocab), []
-    ranked = sorted((l for l, c in self.label_counts.items() if c >= self.min_count), key=lambda l: (-self.label_counts[l], l))
     for tag, n in self.tag_counts.items():
         norm = normalize_tag(tag, self.lang)
         label = self._label_of(norm)

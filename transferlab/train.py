@@ -16,7 +16,7 @@ from torch import nn
 from torch.amp import GradScaler, autocast
 from fastcore.basics import store_attr, listify
 from fastai.vision.all import (Learner, DataLoaders, DataBlock, ImageBlock, CategoryBlock, MultiCategoryBlock,
-    vision_learner, create_body, model_meta, num_features_model, Resize, Normalize, imagenet_stats, aug_transforms,
+    vision_learner, create_body, model_meta, num_features_model, Resize, Normalize, aug_transforms,
     BCEWithLogitsLossFlat, accuracy, error_rate, accuracy_multi, F1ScoreMulti, Adam, SGD, RMSProp, Lamb, OptimWrapper,
     MixedPrecision, AMPMode, AffineCoordTfm, RandomResizedCropGPU, Callback, CancelFitException)
 from fastai.callback.tracker import SaveModelCallback, EarlyStoppingCallback, ReduceLROnPlateau
@@ -458,7 +458,11 @@ def fine_tune(learn:Learner, # From `make_learner` (or any fastai vision learner
     extra = [SaveBest(monitor=monitor, fname='best', reset_on_fit=False)] if save_best else []
     if budget_minutes is not None: extra.append(TimeBudget(t0 + budget_minutes*60))
     phases = ([('frozen', freeze_epochs)] if freeze_epochs else []) + ([('unfrozen', epochs)] if epochs else [])
-    done_phases = [p for p, _ in phases][:[p for p, _ in phases].index(state['phase'])] if state.get('phase') else []
+    names = [p for p, _ in phases]
+    if state.get('phase') and state['phase'] not in names:
+        raise ValueError(f"the checkpoint in {models} is from a {state['phase']!r} phase this call does not have; "
+                         f"resume with the same epochs and freeze_epochs, or pass resume=False to start again")
+    done_phases = names[:names.index(state['phase'])] if state.get('phase') else []
     stopped, offset = 'completed', 0
     for phase, n in phases:
         if phase in done_phases: offset += n; continue
