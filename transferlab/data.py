@@ -388,13 +388,13 @@ def csv_dls(df_or_csv:str|Path|pd.DataFrame, # CSV file or DataFrame, one row pe
     return dls
 
 # %% ../nbs/02_data.ipynb #a8baeb6c
-def _train_targets(dls:DataLoaders):
-    ds = dls.train_ds
+def _targets(ds) -> list:
+    "The encoded targets of a dataset, without loading its images."
     return [ds.tls[1][i] for i in range(len(ds))]
 
 def class_weights(dls:DataLoaders) -> torch.Tensor:
     "Loss weights from the training targets: balanced class weights (single-label) or pos_weight (multi-label)."
-    ys, k = _train_targets(dls), len(dls.vocab)
+    ys, k = _targets(dls.train_ds), len(dls.vocab)
     if ys and getattr(ys[0], 'ndim', 0) == 1:   # one-hot: multi-label
         pos = torch.stack([torch.as_tensor(y) for y in ys]).float().sum(0)
         neg = len(ys) - pos
@@ -531,8 +531,7 @@ def data_summary(dls:DataLoaders, # From a builder here or any fastai image `Dat
     vocab = list(dls.vocab)
     def counts(ds):
         c = np.zeros(len(vocab), dtype=int)
-        for i in range(len(ds)):
-            y = ds.tls[1][i]
+        for y in _targets(ds):
             if getattr(y, 'ndim', 0) == 1: c += np.asarray(y, dtype=int)
             else: c[int(y)] += 1
         return c

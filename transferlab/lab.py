@@ -129,11 +129,10 @@ def run_grid(experiments:list, # From `grid`, or any list of `Experiment`
         try:
             learn = make_learner(_dls_for(e), e.arch, pretrained=e.pretrained, freeze=e.freeze, opt=e.opt, precision=e.precision, path=out/e.id)
             torch.manual_seed(e.seed)
-            ctx = [] if show else [learn.no_bar(), learn.no_logging(), contextlib.redirect_stdout(io.StringIO())]  # fastai prints each new best
-            for c in ctx: c.__enter__()
-            try: res = fine_tune(learn, e.epochs, freeze_epochs=e.freeze_epochs, lr=e.lr, **e.extra)
-            finally:
-                for c in reversed(ctx): c.__exit__(None, None, None)
+            with contextlib.ExitStack() as quiet:
+                if not show:   # fastai prints each new best model
+                    for c in (learn.no_bar(), learn.no_logging(), contextlib.redirect_stdout(io.StringIO())): quiet.enter_context(c)
+                res = fine_tune(learn, e.epochs, freeze_epochs=e.freeze_epochs, lr=e.lr, **e.extra)
             if save_models: save_model(learn, out/e.id/'model')
             _append(csv, _row(e, res))
         except KeyboardInterrupt: raise

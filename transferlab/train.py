@@ -25,10 +25,10 @@ import transferlab
 
 # %% auto #0
 __all__ = ['PRECISIONS', 'OPTIMIZERS', 'SCHEDULES', 'resolve_arch', 'is_multilabel', 'default_metrics', 'DeviceMixedPrecision',
-           'resolve_precision', 'resolve_opt', 'apply_freeze', 'simple_head', 'EpochHistory', 'make_learner',
-           'model_size_mb', 'save_model', 'load_model', 'suggest_lr', 'HistoryLogger', 'Checkpoint', 'ResumeSafe',
-           'EarlyStop', 'Plateau', 'SaveBest', 'TimeBudget', 'StepLR', 'TrainResult', 'fine_tune', 'f1_scores',
-           'tune_thresholds', 'decode', 'predict_csv', 'predict_image', 'vote', 'average']
+           'resolve_precision', 'resolve_opt', 'apply_freeze', 'simple_head', 'SkipAware', 'EpochHistory',
+           'make_learner', 'model_size_mb', 'save_model', 'load_model', 'suggest_lr', 'HistoryLogger', 'Checkpoint',
+           'ResumeSafe', 'EarlyStop', 'Plateau', 'SaveBest', 'TimeBudget', 'StepLR', 'TrainResult', 'fine_tune',
+           'f1_scores', 'tune_thresholds', 'decode', 'predict_csv', 'predict_image', 'vote', 'average']
 
 # %% ../nbs/03_train.ipynb #ba81cb49
 def _torchvision_names() -> list:
@@ -124,12 +124,16 @@ def simple_head(n_features:int, n_out:int) -> nn.Module:
     return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(n_features, n_out))
 
 # %% ../nbs/03_train.ipynb #fb699343
-class EpochHistory(Callback):
+class SkipAware:
+    "Mixin: `self.skipped` says whether fastai cancelled this epoch (as `fit(start_epoch=...)` does for the epochs it skips)."
+    def before_epoch(self): self.skipped = False
+    def after_cancel_epoch(self): self.skipped = True
+
+class EpochHistory(SkipAware, Callback):
     "Keep a row per finished training epoch in `rows` (fastai resets `recorder.values` in `get_preds`)."
     order = 55  # after Recorder (50), before trackers (60) that may stop training in `after_epoch`
     def __init__(self, phase:str='train', offset:int=0): store_attr(); self.rows = []
-    def before_epoch(self): self.skipped, self.t0 = False, time.perf_counter()
-    def after_cancel_epoch(self): self.skipped = True
+    def before_epoch(self): super().before_epoch(); self.t0 = time.perf_counter()
     def after_epoch(self):
         if self.skipped or hasattr(self, 'gather_preds'): return   # skipped on resume, or inside get_preds
         names = self.recorder.metric_names[1:-1]
@@ -300,32 +304,31 @@ def suggest_lr(learn:Learner, # The learner (its weights are restored after the 
 # %% ../nbs/03_train.ipynb #5d3d2ce0
 class HistoryLogger(EpochHistory):
     "`EpochHistory` that appends each row to a CSV file as well (what `fine_tune` resumes from)."
-    def __init__(self, path:Path, phase:str, offset:int=0): store_attr()
+    def __init__(self, path:Path, phase:str, offset:int=0): store_attr(); self.rows = []
     def write(self, row:dict):
+        super().write(row)
         new = not self.path.exists()
         with open(self.path, 'a') as f:
             if new: f.write(','.join(row) + '\n')
             f.write(','.join(str(v) for v in row.values()) + '\n')
             f.flush(); os.fsync(f.fileno())
 
-class Checkpoint(Callback):
+class Checkpoint(SkipAware, Callback):
     "After each epoch, atomically save weights, optimizer state and progress, for `fine_tune(resume=True)`."
     order = 56
     def __init__(self, folder:Path, phase:str, state:dict): store_attr()
     def after_epoch(self):
         from fastai.learner import save_model as _fastai_save
-        if getattr(self.learn, 'epoch', 0) < 0: return
+        if self.skipped: return   # nothing new to save for an epoch skipped on resume
         self.folder.mkdir(parents=True, exist_ok=True)
         _atomic_write(self.folder/'checkpoint.pth', lambda p: _fastai_save(p, self.model, self.opt, with_opt=True))
         self.state.update(phase=self.phase, epochs_done=self.epoch + 1)
         _atomic_write(self.folder/'checkpoint.json', lambda p: p.write_text(json.dumps(self.state)))
 
-class ResumeSafe:
+class ResumeSafe(SkipAware):
     "Mixin for fastai trackers: ignore the epochs that `fit(start_epoch=...)` skips (fastai still calls `after_epoch` for them)."
-    def before_epoch(self): self._skipped = False
-    def after_cancel_epoch(self): self._skipped = True
     def after_epoch(self):
-        if not getattr(self, '_skipped', False): super().after_epoch()
+        if not self.skipped: super().after_epoch()
 
 class EarlyStop(ResumeSafe, EarlyStoppingCallback): "fastai's `EarlyStoppingCallback`, resume-safe."
 class Plateau(ResumeSafe, ReduceLROnPlateau): "fastai's `ReduceLROnPlateau`, resume-safe."
@@ -475,13 +478,12 @@ def fine_tune(learn:Learner, # From `make_learner` (or any fastai vision learner
         if start:
             learn.create_opt(); learn.freeze() if phase == 'frozen' else learn.unfreeze()
             _fastai_load(models/'checkpoint.pth', learn.model, learn.opt, with_opt=True, device=learn.dls.device)
-        phase_cbs = [HistoryLogger(history, phase, offset), Checkpoint(models, phase, state), *extra,
+        logger = HistoryLogger(history, phase, offset)
+        phase_cbs = [logger, Checkpoint(models, phase, state), *extra,
                      *([EarlyStop(monitor=monitor, patience=early_stop)] if early_stop else []), *(cbs or [])]
-        n_logged = len(pd.read_csv(history)) if history.exists() else 0
         _fit_phase(learn, schedule, n, peak if phase == 'frozen' else slice(peak/lr_mult, peak), phase_cbs, start)
-        ran = (len(pd.read_csv(history)) if history.exists() else 0) - n_logged
         if learn.budget_hit: stopped = 'budget'; break
-        if start + ran < n: stopped = 'early stop'
+        if start + len(logger.rows) < n: stopped = 'early stop'
         offset += n
     state.update(finished=True)
     _atomic_write(state_file, lambda p: p.write_text(json.dumps(state)))
