@@ -11,6 +11,5 @@ def cli():
     if not exe.exists(): exe = shutil.which('transferlab')
     assert exe, "the transferlab console script is not installed; run the README's install command"
     def run(*args, timeout=600, **kw):
-        env = {**os.environ, 'PYTHONWARNINGS': 'ignore'}
-        return subprocess.run([str(exe), *map(str, args)], capture_output=True, text=True, timeout=timeout, env=env, **kw)
+        return subprocess.run([str(exe), *map(str, args)], capture_output=True, text=True, timeout=timeout, **kw)
     return run

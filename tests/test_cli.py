@@ -82,3 +82,174 @@ def test_demo_defaults_reach_90_percent(cli, tmp_path):
     assert r.returncode == 0, r.stderr
     m = json.loads((tmp_path/'demo'/'metrics.json').read_text())
     assert m['accuracy'] >= 0.90, m
+
+
+# --- train / predict / lr-find / audit / gradcam / grid / report, as subprocesses on generated data ---
+
+TINY = ['--no-pretrained', '--arch', 'resnet18', '--size', '32', '--bs', '16', '--lr', '3e-3']
+
+@pytest.fixture(scope='module')
+def shapes(tmp_path_factory):
+    from transferlab.datasets import shapes_folder
+    return shapes_folder(tmp_path_factory.mktemp('data')/'shapes', n_per_class=10, size=32)
+
+@pytest.fixture(scope='module')
+def trained(cli, shapes, tmp_path_factory):
+    "A model trained by `transferlab train` (2 epochs), shared by the tests that use one."
+    out = tmp_path_factory.mktemp('runs')/'run'
+    r = cli('train', shapes, *TINY, '--epochs', '2', '--out', out)
+    assert r.returncode == 0, r.stderr
+    return out, r
+
+def _one_error_line(r):
+    lines = [l for l in r.stderr.strip().splitlines() if not l.startswith('warning:')]
+    assert len(lines) == 1 and 'Traceback' not in r.stderr, r.stderr
+    return lines[0]
+
+def test_help_lists_every_subcommand(cli):
+    "Each command's --help is checked in the cli notebook (in-process); here, what a shell sees, warnings included."
+    r = cli('--help')
+    for name in ('train', 'predict', 'lr-find', 'audit', 'gradcam', 'grid', 'report', 'demo'): assert f'  {name} ' in r.stdout, name
+    h = cli('train', '--help')
+    assert h.returncode == 0 and h.stdout.startswith('usage: transferlab train') and '--pretrained, --no-pretrained' in h.stdout
+    assert h.stderr == '', h.stderr   # no deprecation noise from torch/fastai imports
+
+def test_train_writes_model_log_result(trained):
+    out, r = trained
+    assert sorted(f.name for f in out.iterdir()) == ['history.csv', 'model.json', 'model.safetensors', 'models', 'result.json']
+    h, res = pd.read_csv(out/'history.csv'), json.loads((out/'result.json').read_text())
+    assert len(h) == 2 and len(res['history']) == 2
+    meta = json.loads((out/'model.json').read_text())
+    assert meta['format'] == 'transferlab-model' and meta['vocab'] == ['circle', 'cross', 'square', 'star', 'triangle']
+    last = r.stdout.strip().splitlines()[-1]
+    assert last.startswith('accuracy ') and f"{h.accuracy.max():.4f}" in last and 'model.json' in last
+
+def test_train_multilabel_csv_writes_thresholds(cli, tmp_path):
+    from transferlab.datasets import shapes_multilabel
+    ml = shapes_multilabel(tmp_path/'ml', n=60, size=32)
+    r = cli('train', ml/'labels.csv', *TINY, '--epochs', '1', '--out', tmp_path/'run')
+    assert r.returncode == 0, r.stderr
+    th = json.loads((tmp_path/'run'/'thresholds.json').read_text())
+    assert 0 < th['thresh'] < 1 and th['f1_micro'] >= th['f1_micro_at_0_5']
+    assert json.loads((tmp_path/'run'/'model.json').read_text())['thresh'] == th['thresh']
+    p = cli('predict', tmp_path/'run', '--dir', ml/'images', '--out', tmp_path/'preds.csv', '--top-k', '2')
+    assert p.returncode == 0, p.stderr
+    preds = pd.read_csv(tmp_path/'preds.csv')
+    assert list(preds.columns) == ['ImageID', 'Labels'] and len(preds) == 60
+
+def test_predict_writes_kaggle_csv(cli, trained, shapes, tmp_path):
+    out, _ = trained
+    stars = sorted((shapes/'star').iterdir())[:2]
+    r = cli('predict', out, *stars, '--out', tmp_path/'two.csv')
+    assert r.returncode == 0, r.stderr
+    df = pd.read_csv(tmp_path/'two.csv')
+    assert list(df.columns) == ['ImageID', 'Label'] and df.ImageID.tolist() == [s.name for s in stars]
+    assert set(df.Label) <= {'circle', 'cross', 'square', 'star', 'triangle'}
+    r = cli('predict', out/'model.json', '--dir', shapes, '--out', tmp_path/'all.csv', '--tta')
+    assert r.returncode == 0, r.stderr
+    assert len(pd.read_csv(tmp_path/'all.csv')) == 50
+
+def test_lr_find_prints_and_plots(cli, shapes, tmp_path):
+    r = cli('lr-find', shapes, *TINY[:-2], '--num-it', '20', '--plot', tmp_path/'lr.png')
+    assert r.returncode == 0, r.stderr
+    lr = float(r.stdout.split('suggested lr ')[1].split()[0])
+    assert 1e-7 < lr < 10
+    assert (tmp_path/'lr.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+
+def test_audit_reports_bad_files(cli, shapes, tmp_path):
+    import shutil
+    planted = tmp_path/'planted'; shutil.copytree(shapes, planted)
+    (planted/'star'/'broken.jpg').write_bytes(b'not a jpeg')
+    r = cli('audit', planted, '--out', tmp_path/'audit.csv')
+    assert r.returncode == 0 and 'broken.jpg' in r.stdout and '1 bad' in r.stdout
+    assert len(pd.read_csv(tmp_path/'audit.csv')) == 51
+    r = cli('audit', planted, '--strict')
+    assert r.returncode == 1 and '1 bad or missing' in _one_error_line(r)
+
+def test_gradcam_writes_overlay(cli, trained, shapes, tmp_path):
+    out, _ = trained
+    img = sorted((shapes/'star').iterdir())[0]
+    r = cli('gradcam', out, img, '--target', 'star', '--out', tmp_path/'cam.png')
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path/'cam.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    r = cli('gradcam', out, img, '--target', 'hexagon', '--out', tmp_path/'bad.png')
+    assert r.returncode == 1 and "'hexagon' is not a class" in _one_error_line(r) and not (tmp_path/'bad.png').exists()
+
+def test_grid_then_report(cli, shapes, tmp_path):
+    cfg = tmp_path/'study.yaml'
+    cfg.write_text(f"base: {{data: {shapes}, pretrained: false, epochs: 1, size: 32, bs: 16, lr: 0.003}}\n"
+                   "axes:\n  arch: [resnet18, resnet19]\n")
+    r = cli('grid', cfg, '--out', tmp_path/'study')
+    assert r.returncode == 0, r.stderr
+    assert '[1/2] resnet18: accuracy' in r.stdout and "[2/2] resnet19: failed: ValueError: unknown arch 'resnet19'" in r.stdout
+    res = pd.read_csv(tmp_path/'study'/'results.csv')
+    assert res.id.tolist() == ['resnet18', 'resnet19'] and res.status.iloc[0] == 'done'
+    assert (tmp_path/'study'/'resnet18'/'model.json').exists()
+    r = cli('grid', cfg, '--out', tmp_path/'study')
+    assert r.returncode == 1 and 'pass --resume' in _one_error_line(r)
+    r = cli('grid', cfg, '--out', tmp_path/'study', '--resume')
+    assert r.returncode == 0 and '[1/2] resnet18: already done' in r.stdout
+    (tmp_path/'study'/'report.html').unlink()
+    r = cli('report', tmp_path/'study')
+    assert r.returncode == 0 and '**1 of 2 runs done**' in r.stdout
+    html = (tmp_path/'study'/'report.html').read_text()
+    assert 'resnet18' in html and '<img' in html
+    jcfg = tmp_path/'study.json'
+    jcfg.write_text(json.dumps({'base': {'data': str(shapes)}, 'axes': {'arch': 'resnet18'}}))
+    r = cli('grid', jcfg, '--out', tmp_path/'j')
+    assert r.returncode == 1 and "axis 'arch' needs a non-empty list" in _one_error_line(r)
+
+@pytest.mark.parametrize('case', ['missing folder', 'empty folder', 'csv missing column', 'corrupt image', 'unknown arch',
+                                  'missing model', 'missing image', 'report without results'])
+def test_failures_are_one_line(cli, shapes, trained, tmp_path, case):
+    import shutil
+    (tmp_path/'empty'/'cats').mkdir(parents=True)
+    (tmp_path/'nolabel.csv').write_text('ImageID\nstar/star_0000.jpg\n')
+    planted = tmp_path/'planted'; shutil.copytree(shapes, planted); (planted/'star'/'broken.jpg').write_bytes(b'not a jpeg')
+    out = tmp_path/'out'
+    args, msg = {
+        'missing folder': (['train', tmp_path/'nowhere', *TINY, '--out', out], 'nowhere: no such folder or CSV file'),
+        'empty folder': (['train', tmp_path/'empty', *TINY, '--out', out], 'empty: no images found'),
+        'csv missing column': (['train', tmp_path/'nolabel.csv', *TINY, '--out', out], "nolabel.csv: no column 'Labels'"),
+        'corrupt image': (['train', planted, *TINY, '--epochs', '1', '--out', out], 'broken.jpg: cannot read image'),
+        'unknown arch': (['train', shapes, '--arch', 'resnet19', '--out', out], "unknown arch 'resnet19'"),
+        'missing model': (['predict', tmp_path/'nomodel', planted/'star'/'star_0000.jpg'], 'nomodel: no such model'),
+        'missing image': (['predict', trained[0], tmp_path/'no.jpg', '--out', out/'p.csv'], 'no.jpg: no such image file'),
+        'report without results': (['report', tmp_path], 'results.csv: no such file'),
+    }[case]
+    r = cli(*args)
+    assert r.returncode == 1, (r.returncode, r.stderr)
+    line = _one_error_line(r)
+    assert line.startswith(f'transferlab {args[0]}: error: ') and msg in line, line
+    assert not (out/'model.json').exists() and not (out/'p.csv').exists()
+
+def test_train_skip_bad_trains_on_the_rest(cli, shapes, tmp_path):
+    import shutil
+    planted = tmp_path/'planted'; shutil.copytree(shapes, planted); (planted/'star'/'broken.jpg').write_bytes(b'not a jpeg')
+    r = cli('train', planted, *TINY, '--epochs', '1', '--skip-bad', '--out', tmp_path/'run')
+    assert r.returncode == 0, r.stderr
+    assert 'warning:' in r.stderr and 'broken.jpg' in r.stderr
+    assert (tmp_path/'run'/'model.json').exists()
+
+def test_train_interrupt_then_resume(cli, shapes, tmp_path):
+    "Ctrl-C after the first finished epoch: exit 130, only complete files; --resume finishes the run."
+    exe = Path(sys.executable).parent/'transferlab'
+    out = tmp_path/'run'
+    args = [str(exe), 'train', str(shapes), *TINY, '--epochs', '30', '--out', str(out)]
+    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    ckpt = out/'models'/'checkpoint.json'
+    deadline = time.time() + 180
+    while time.time() < deadline and not ckpt.exists(): time.sleep(0.1)
+    assert ckpt.exists(), "training did not start"
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 130, err
+    assert '--resume' in err.strip().splitlines()[-1]
+    assert not (out/'model.json').exists() and not [f for f in out.rglob('*') if f.name.endswith('.tmp')]
+    done = json.loads(ckpt.read_text())['epochs_done']
+    assert 1 <= done < 30
+    assert len(pd.read_csv(out/'history.csv')) >= done
+    r = subprocess.run(args + ['--resume'], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    h = pd.read_csv(out/'history.csv')
+    assert h.epoch.tolist() == list(range(30)) and (out/'model.json').exists()

@@ -56,7 +56,7 @@ def load_rgb(fn:str|Path) -> Image.Image:
 class RGBImage(PILImage):
     "fastai's `PILImage`, opened with `load_rgb` (16-bit, transparency and EXIF rotation handled)."
     @classmethod
-    def create(cls, fn, **kwargs):
+    def create(cls, fn:Path|str|torch.Tensor|np.ndarray|bytes|Image.Image, **kwargs):   # fastai infers test items' types from this
         if isinstance(fn, (str, Path)): return cls(load_rgb(fn))
         return super().create(fn, **kwargs)
 

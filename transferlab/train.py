@@ -22,6 +22,7 @@ from fastai.vision.all import (Learner, DataLoaders, DataBlock, ImageBlock, Cate
 from fastai.callback.tracker import SaveModelCallback, EarlyStoppingCallback, ReduceLROnPlateau
 from PIL import Image
 import transferlab
+from .data import RGBImage
 
 # %% auto #0
 __all__ = ['PRECISIONS', 'OPTIMIZERS', 'SCHEDULES', 'resolve_arch', 'is_multilabel', 'default_metrics', 'DeviceMixedPrecision',
@@ -264,7 +265,7 @@ def load_model(path:str|Path, # File stem, or its `.json` / `.safetensors` file
     item_tfms = [Resize(tuple(meta['presize']))] if meta['presize'] else []
     batch_tfms = [*aug_transforms(size=tuple(meta['size']))] if meta['size'] else []  # in validation mode: resize only
     if meta['stats']: batch_tfms.append(Normalize.from_stats(*meta['stats']))
-    block = DataBlock(blocks=(ImageBlock, target), get_x=lambda i: blank, get_y=lambda i: [vocab[0]] if meta['multilabel'] else vocab[0],
+    block = DataBlock(blocks=(ImageBlock(cls=RGBImage), target), get_x=lambda i: blank, get_y=lambda i: [vocab[0]] if meta['multilabel'] else vocab[0],
                       splitter=lambda items: ([0], [0]), item_tfms=item_tfms, batch_tfms=batch_tfms)
     dls = block.dataloaders([0], bs=bs, num_workers=0, device=torch.device(device))
     learn = make_learner(dls, meta['arch'], pretrained=False, head=meta['head'], precision='fp32', metrics=[])
@@ -373,6 +374,7 @@ class TrainResult:
     stopped:str # 'completed', 'early stop' or 'budget'
 
     def to_dict(self) -> dict:
+        "Plain JSON-able values; the history as a list of rows (NaN as null)."
         d = dataclasses.asdict(self)
         h = self.history
         d['history'] = h.astype(object).where(h.notna(), None).to_dict('records')   # exact floats, NaN as null
@@ -466,6 +468,10 @@ def fine_tune(learn:Learner, # From `make_learner` (or any fastai vision learner
         raise ValueError(f"the checkpoint in {models} is from a {state['phase']!r} phase this call does not have; "
                          f"resume with the same epochs and freeze_epochs, or pass resume=False to start again")
     done_phases = names[:names.index(state['phase'])] if state.get('phase') else []
+    if state.get('phase') and history.exists():   # a row logged after the last checkpoint (Ctrl-C between the two) is redone
+        keep = sum(n for p, n in phases if p in done_phases) + state.get('epochs_done', 0)
+        h = pd.read_csv(history)
+        if len(h) > keep: _atomic_write(history, lambda p: h.iloc[:keep].to_csv(p, index=False))
     stopped, offset = 'completed', 0
     for phase, n in phases:
         if phase in done_phases: offset += n; continue
