@@ -8,14 +8,13 @@
 
 Usage: python tools/build_docs.py [--out _site] [--skip-proc]
 """
-import argparse, html, json, os, re, shutil, sys, tempfile
+import argparse, html, json, os, re, shutil, tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
 def process_notebooks(n_workers:int=2) -> Path:
     "Run nbdev's docs processing (no Quarto needed) and return the `_proc` folder."
-    from nbdev.config import get_config
     from nbdev.quarto import refresh_quarto_yml, nbdev_sidebar
     from nbdev.serve import proc_nbs
     import nbdev.doclinks

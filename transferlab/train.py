@@ -451,7 +451,7 @@ def fine_tune(learn:Learner, # From `make_learner` (or any fastai vision learner
     monitor = _auto_monitor(learn) if monitor == 'auto' else monitor
     if monitor not in _metric_names(learn): raise ValueError(f"monitor={monitor!r} is not recorded; choose from {_metric_names(learn)}")
     t0, out, models = time.perf_counter(), Path(learn.path), Path(learn.path)/learn.model_dir
-    out.mkdir(parents=True, exist_ok=True)
+    models.mkdir(parents=True, exist_ok=True)   # the state is written even when no epoch finished (budget)
     history = out/'history.csv' if log_csv else Path(tempfile.mkdtemp())/'history.csv'
     state_file = models/'checkpoint.json'
     state = json.loads(state_file.read_text()) if resume and state_file.exists() else {}
