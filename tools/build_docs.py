@@ -118,6 +118,7 @@ def build(out:Path, skip_proc:bool=False, n_workers:int=2) -> list:
             nav = ''.join(f'<li><a href="{q["file"]}"{" class=active" if q is p else ""}>{html.escape(q["title"])}</a></li>' for q in pages)
             (tmp/p['file']).write_text(PAGE.format(title=html.escape(p['title']), desc=html.escape(p['desc']), nav=nav, body=p['body']))
         (tmp/'site.css').write_text(CSS + HtmlFormatter().get_style_defs('.highlight'))
+        tmp.chmod(0o755)   # mkdtemp makes it private; a site is for reading
         if out.exists(): shutil.rmtree(out)
         os.replace(tmp, out)
     finally: shutil.rmtree(tmp, ignore_errors=True)
