@@ -206,9 +206,9 @@ def folder_block(valid_pct:float=0.2, # Fraction of images held out for validati
                      get_y=parent_label, item_tfms=Resize(_presize(size, presize, aug)), batch_tfms=batch_transforms(aug, size))
 
 # %% ../nbs/02_data.ipynb #b967195e
-def _drop_bad(files:list, skip_bad:bool) -> list:
-    "Check `files`: missing/empty ones always; with `skip_bad`, decode all and drop (with a warning) the bad ones."
-    if skip_bad:
+def _drop_bad(files:list, skip_bad:bool, decode:bool=None) -> list:
+    "Check `files`: missing/empty ones always, every pixel with `decode` (default: `skip_bad`); raise, or with `skip_bad` drop (with a warning), the bad ones."
+    if skip_bad if decode is None else decode:
         info = inspect_images(files, decode=True)
         bad = info[info.status != 'ok']
     else:
