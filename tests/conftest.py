@@ -13,3 +13,14 @@ def cli():
     def run(*args, timeout=600, **kw):
         return subprocess.run([str(exe), *map(str, args)], capture_output=True, text=True, timeout=timeout, **kw)
     return run
+
+@pytest.fixture(scope='session')
+def run_main():
+    "`transferlab.cli.main` in this process (fast, for argument and input errors), returning code, stdout and stderr."
+    import contextlib, io, types
+    from transferlab.cli import main
+    def run(*args):
+        o, e = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(o), contextlib.redirect_stderr(e): code = main([str(a) for a in args])
+        return types.SimpleNamespace(returncode=code, stdout=o.getvalue(), stderr=e.getvalue())
+    return run

@@ -94,7 +94,7 @@ def trained(cli, shapes, tmp_path_factory):
     return out, r
 
 def _one_error_line(r):
-    lines = [l for l in r.stderr.strip().splitlines() if not l.startswith('warning:')]
+    lines = [l for l in r.stderr.strip().splitlines() if not l.startswith(('warning:', 'cache:'))]
     assert len(lines) == 1 and 'Traceback' not in r.stderr, r.stderr
     return lines[0]
 
@@ -107,17 +107,22 @@ def test_help_lists_every_subcommand(cli):
     for opt in ('--out', '--arch', '--epochs', '--freeze-epochs', '--lr', '--precision', '--bs', '--size', '--csv', '--multi',
                 '--weights', '--early-stop', '--budget-minutes', '--resume'): assert opt in h.stdout, opt
     assert '(default: resnet34)' in h.stdout and '(default: auto)' in h.stdout
+    for metavar in ('--out DIR', '--epochs N', '--lr LR', '--size PX', '--bs N', '--csv CSV', '--weights FILE', '--arch ARCH'):
+        assert metavar in h.stdout, metavar   # conventional usage lines, not `--out (str)`
+    assert '(str)' not in h.stdout and '(int)' not in h.stdout and '<function' not in h.stdout
     assert h.stderr == '', h.stderr   # no deprecation noise from torch/fastai imports
 
 def test_train_writes_model_log_result(trained):
     out, r = trained
-    assert sorted(f.name for f in out.iterdir()) == ['history.csv', 'model.json', 'model.safetensors', 'models', 'result.json']
+    assert sorted(f.name for f in out.iterdir()) == ['.lock', 'history.csv', 'model.json', 'model.safetensors', 'models', 'result.json']
     h, res = pd.read_csv(out/'history.csv'), json.loads((out/'result.json').read_text())
     assert len(h) == 2 and len(res['history']) == 2
     meta = json.loads((out/'model.json').read_text())
     assert meta['format'] == 'transferlab-model' and meta['vocab'] == ['circle', 'cross', 'square', 'star', 'triangle']
     last = r.stdout.strip().splitlines()[-1]
     assert last.startswith('accuracy ') and f"{h.accuracy.max():.4f}" in last and 'model.json' in last
+    assert 'Better model found' not in r.stdout and '\r' not in r.stdout   # its own words, one line per epoch, no bar redraws
+    assert [l.split(':')[0] for l in r.stdout.splitlines()[:2]] == ['epoch 1/2 (unfrozen)', 'epoch 2/2 (unfrozen)']
 
 def test_train_multilabel_csv_writes_thresholds(cli, tmp_path):
     from transferlab.datasets import shapes_multilabel
@@ -127,7 +132,7 @@ def test_train_multilabel_csv_writes_thresholds(cli, tmp_path):
     th = json.loads((tmp_path/'run'/'thresholds.json').read_text())
     assert 0 < th['thresh'] < 1 and th['f1_micro'] >= th['f1_micro_at_0_5']
     assert json.loads((tmp_path/'run'/'model.json').read_text())['thresh'] == th['thresh']
-    p = cli('predict', tmp_path/'run', '--dir', ml/'images', '--out', tmp_path/'preds.csv', '--top-k', '2')
+    p = cli('predict', tmp_path/'run', '--folder', ml/'images', '--out', tmp_path/'preds.csv', '--top-k', '2')
     assert p.returncode == 0, p.stderr
     preds = pd.read_csv(tmp_path/'preds.csv')
     assert list(preds.columns) == ['ImageID', 'Labels'] and len(preds) == 60
@@ -140,7 +145,7 @@ def test_predict_writes_kaggle_csv(cli, trained, shapes, tmp_path):
     df = pd.read_csv(tmp_path/'two.csv')
     assert list(df.columns) == ['ImageID', 'Label'] and df.ImageID.tolist() == [s.name for s in stars]
     assert set(df.Label) <= {'circle', 'cross', 'square', 'star', 'triangle'}
-    r = cli('predict', out/'model.json', '--dir', shapes, '--out', tmp_path/'all.csv', '--tta')
+    r = cli('predict', out/'model.json', '--dir', shapes, '--out', tmp_path/'all.csv', '--tta')   # --dir: the old name of --folder
     assert r.returncode == 0, r.stderr
     assert len(pd.read_csv(tmp_path/'all.csv')) == 50
 
@@ -232,7 +237,8 @@ def test_train_interrupt_then_resume(cli, shapes, tmp_path):
     out = tmp_path/'run'
     args = [str(exe), 'train', str(shapes), *TINY, '--epochs', '30', '--out', str(out)]
     p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    ckpt = out/'models'/'checkpoint.json'
+    work = out/'.incomplete'   # a run works here until it succeeds
+    ckpt = work/'models'/'checkpoint.json'
     deadline = time.time() + 180
     while time.time() < deadline and not ckpt.exists(): time.sleep(0.1)
     assert ckpt.exists(), "training did not start"
@@ -243,12 +249,12 @@ def test_train_interrupt_then_resume(cli, shapes, tmp_path):
     assert not (out/'model.json').exists() and not [f for f in out.rglob('*') if f.name.endswith('.tmp')]
     done = json.loads(ckpt.read_text())['epochs_done']
     assert 1 <= done < 30
-    h = pd.read_csv(out/'history.csv')
+    h = pd.read_csv(work/'history.csv')
     assert len(h) >= done
     # Ctrl-C can land between the log (callback order 55) and the checkpoint (56): simulate a row logged for an
     # epoch that was not checkpointed; resuming redoes that epoch and must not log it twice
-    pd.concat([h.iloc[:done], h.iloc[[done - 1]].assign(epoch=done)]).to_csv(out/'history.csv', index=False)
+    pd.concat([h.iloc[:done], h.iloc[[done - 1]].assign(epoch=done)]).to_csv(work/'history.csv', index=False)
     r = subprocess.run(args + ['--resume'], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
     h = pd.read_csv(out/'history.csv')
-    assert h.epoch.tolist() == list(range(30)) and (out/'model.json').exists()
+    assert h.epoch.tolist() == list(range(30)) and (out/'model.json').exists() and not work.exists()

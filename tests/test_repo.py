@@ -3,19 +3,26 @@ import re, subprocess, sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# Layers, lowest first: a module imports only from modules before it (labels -> data -> train -> interpret -> lab -> cli,
+# with their lettered parts); `all` re-exports everything below the command line.
+LAYERS = ['core', 'datasets', 'labels', 'images', 'cache', 'data', 'archs', 'train', 'recipes', 'persist', 'predict',
+          'interpret', 'evaluate', 'runtime', 'export', 'app', 'lab', 'all', 'cli']
 
 def _commands(text):
     "Lines of shell commands in ```sh fences."
     return [l.strip() for block in re.findall(r'```sh\n(.*?)```', text, flags=re.S) for l in block.splitlines() if l.strip()]
 
 def test_ci_runs_the_readme_commands_exactly():
-    readme = _commands((ROOT/'README.md').read_text())
-    install, test = readme[0], readme[1]
-    ci = [l.strip() for l in (ROOT/'.ci'/'run').read_text().splitlines()]
-    assert install in ci, f"README install command {install!r} is not in .ci/run"
-    assert test in ci, f"README test command {test!r} is not in .ci/run"
-    assert ci.index(install) < ci.index(test)
-    assert 'transferlab demo' in readme[2]
+    "The README's set-up block: the data package, the install, the tests (all in .ci/run, in that order), then the demo."
+    readme = [l.split('  #')[0].strip() for l in _commands((ROOT/'README.md').read_text())]
+    data, install, test = readme[0], readme[1], readme[2]
+    ci = (ROOT/'.ci'/'run').read_text()
+    lines = [l.strip() for l in ci.splitlines()]
+    assert 'apt-get install -y dataset-fashion-mnist' in data and 'apt-get install -y dataset-fashion-mnist' in ci
+    assert install in lines, f"README install command {install!r} is not in .ci/run"
+    assert test in lines, f"README test command {test!r} is not in .ci/run"
+    assert lines.index(install) < lines.index(test)
+    assert 'transferlab demo' in readme[3]
 
 def test_readme_is_generated_from_index():
     r = subprocess.run([sys.executable, str(ROOT/'tools'/'build_readme.py'), '--check'], capture_output=True, text=True)
@@ -31,10 +38,21 @@ def test_every_module_has_a_notebook():
         assert Path(src.split('nbs/')[1].split()[0].rstrip('.')).stem in nbs, f"{mod.name}: its notebook is missing"
 
 def test_layers_only_import_downward():
-    order = ['datasets', 'labels', 'data', 'train', 'interpret', 'lab', 'cli']
+    order = LAYERS
     for mod in (ROOT/'transferlab').glob('*.py'):
-        if mod.stem not in order: continue
+        if mod.name.startswith('_'): continue
+        assert mod.stem in order, f"transferlab.{mod.stem} is in no layer: add it to LAYERS in its place"
         imported = set(re.findall(r'^\s*(?:from|import)\s+(?:transferlab)?\.(\w+)', mod.read_text(), flags=re.M))   # absolute and relative
-        assert mod.stem in ('datasets', 'labels') or imported, f"{mod.name}: no imports found; is the pattern still right?"
+        imported |= {m for grp in re.findall(r'^\s*from\s+\.\s+import\s+([\w, ]+)', mod.read_text(), flags=re.M) for m in re.split(r'[,\s]+', grp) if m}
+        assert mod.stem in ('core',) or imported, f"{mod.name}: no imports found; is the pattern still right?"
         for dep in imported:
             assert order.index(dep) < order.index(mod.stem), f"transferlab.{mod.stem} imports transferlab.{dep} (a higher layer)"
+
+def test_importing_changes_no_warning_filter():
+    "Importing any transferlab module (after torch and fastai, which have their own) leaves `warnings.filters` as it was."
+    code = ("import warnings, importlib, torch, fastai.vision.all\n"
+            "before = list(warnings.filters)\n"
+            f"for m in {LAYERS!r}: importlib.import_module('transferlab.' + m)\n"
+            "print(list(warnings.filters) == before)")
+    r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
+    assert r.stdout.strip() == 'True', r.stdout + r.stderr[-2000:]

@@ -6,15 +6,17 @@ Docs: https://transferlab.github.io/transferlab/datasets.html.md"""
 
 # %% ../nbs/00_datasets.ipynb #4a19166d
 from __future__ import annotations
-import hashlib, json, math, os, shutil, tempfile
+import gzip, hashlib, json, math, os, shutil, tempfile, urllib.request
 from pathlib import Path
 import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw
+from .core import atomic_folder, atomic_write
 
 # %% auto #0
-__all__ = ['SHAPES', 'TAG_VARIANTS', 'NOISE_TAGS', 'draw_shapes', 'data_home', 'shapes_folder', 'shapes_multilabel',
-           'shapes_tags']
+__all__ = ['SHAPES', 'TAG_VARIANTS', 'NOISE_TAGS', 'FASHION_CLASSES', 'FASHION_FILES', 'FASHION_URL', 'DEBIAN_FASHION',
+           'draw_shapes', 'data_home', 'shapes_folder', 'shapes_multilabel', 'shapes_tags', 'fashion_mnist_source',
+           'fashion_mnist']
 
 # %% ../nbs/00_datasets.ipynb #10ed75a0
 SHAPES = ('circle', 'square', 'triangle', 'star', 'cross')
@@ -94,24 +96,17 @@ def _is_complete(dest:Path, params:dict) -> bool:
     try: return mark.exists() and json.loads(mark.read_text()) == params
     except (OSError, ValueError): return False
 
-def _cached(name:str, params:dict, build, path=None, force:bool=False) -> Path:
-    "Return the folder for `params`, running `build(tmp_folder)` first unless a complete copy exists."
+def _cached(name:str, params:dict, build, path=None, force:bool=False, prefix:str='shapes') -> Path:
+    "Return the folder for `params`, running `build(staging_folder)` first unless a complete copy exists."
     text = json.dumps({'generator': _GENERATOR_VERSION, 'flavour': name, **params}, sort_keys=True)
     params, key = json.loads(text), hashlib.sha1(text.encode()).hexdigest()[:10]  # tuples compare as lists
-    dest = Path(path).expanduser() if path is not None else data_home()/f'shapes-{name}-{key}'
+    dest = Path(path).expanduser() if path is not None else data_home()/f'{prefix}-{name}-{key}'
     if not force and _is_complete(dest, params): return dest
     if dest.exists() and not (dest/_MARK).exists() and any(dest.iterdir()):
         raise FileExistsError(f"{dest}: folder exists and is not a transferlab dataset; pass an empty or new folder as `path`")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f'.{dest.name}.', suffix='.tmp', dir=dest.parent))
-    try:
-        build(tmp)
-        (tmp/_MARK).write_text(json.dumps(params, sort_keys=True))
-        if dest.exists(): shutil.rmtree(dest)
-        try: os.replace(tmp, dest)
-        except OSError:  # another process finished the same dataset first
-            if not _is_complete(dest, params): raise
-    finally: shutil.rmtree(tmp, ignore_errors=True)
+    with atomic_folder(dest, replace=True) as stage:   # another process finishing first is fine: same content
+        build(stage)
+        (stage/_MARK).write_text(json.dumps(params, sort_keys=True))
     return dest
 
 # %% ../nbs/00_datasets.ipynb #017fe9ad
@@ -221,3 +216,70 @@ def shapes_tags(path:str|Path=None, # Where to write; default: a cached folder u
             rows.append((f'{i}.jpg', '' if rng.random() < empty_frac else _tags(shapes, rng), ' '.join(shapes)))
         pd.DataFrame(rows, columns=['ImageID', 'Tags', 'Shapes']).to_csv(root/'tags.csv', index=False)
     return _cached('tags', dict(n=n, size=size, empty_frac=empty_frac, max_shapes=max_shapes, seed=seed), build, path, force)
+
+# %% ../nbs/00_datasets.ipynb #709f93e7
+FASHION_CLASSES = ('tshirt_top', 'trouser', 'pullover', 'dress', 'coat', 'sandal', 'shirt', 'sneaker', 'bag', 'ankle_boot')
+FASHION_FILES = ('train-images-idx3-ubyte.gz', 'train-labels-idx1-ubyte.gz', 't10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz')
+FASHION_URL = 'http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/'
+DEBIAN_FASHION = Path('/usr/share/datasets/fashion-mnist')
+
+def fashion_mnist_source(source:str|Path=None, # A folder holding the four `.gz` files
+                         download:bool=True, # Download them (once, into `data_home()`) when no folder has them
+                        ) -> Path:
+    "The folder with Fashion-MNIST's raw files: `source`, `$TRANSFERLAB_FASHION_MNIST`, Debian's, or a download."
+    cands = [Path(c).expanduser() for c in (source, os.environ.get('TRANSFERLAB_FASHION_MNIST'), DEBIAN_FASHION) if c]
+    for c in cands:
+        if all((c/f).is_file() for f in FASHION_FILES): return c
+    dest = data_home()/'fashion-mnist-raw'
+    if all((dest/f).is_file() for f in FASHION_FILES): return dest
+    if not download: raise FileNotFoundError(f"Fashion-MNIST not found in {', '.join(map(str, cands)) or 'any folder'}; "
+                                             f"`apt-get install dataset-fashion-mnist`, or pass source= a folder with {FASHION_FILES[0]} ...")
+    for f in FASHION_FILES:
+        if not (dest/f).is_file():
+            try: atomic_write(dest/f, lambda p: urllib.request.urlretrieve(FASHION_URL + f, p))
+            except OSError as e: raise FileNotFoundError(f"Fashion-MNIST: not installed and the download of {FASHION_URL + f} failed ({e}); "
+                                                         f"`apt-get install dataset-fashion-mnist` or pass source=") from None
+    return dest
+
+def _idx(fn:Path) -> np.ndarray:
+    "An IDX array (the MNIST file format) from a gzipped file."
+    b = gzip.open(fn).read()
+    nd = b[3]
+    dims = [int.from_bytes(b[4 + 4*i:8 + 4*i], 'big') for i in range(nd)]
+    return np.frombuffer(b, np.uint8, offset=4 + 4*nd).reshape(dims)
+
+# %% ../nbs/00_datasets.ipynb #031d0c26
+def _long_tail(n:int, ratio:float, k:int) -> list:
+    "Images per class, from `n` down to `n/ratio`, geometrically."
+    return [max(1, int(round(n*ratio**(-r/max(k - 1, 1))))) for r in range(k)]
+
+def fashion_mnist(path:str|Path=None, # Where to write; default: a cached folder under `data_home()`
+                  n_per_class:int=200, # Training images of the most common class
+                  size:int=64, # Width and height of the saved images
+                  imbalance:float=1.0, # Most common class / rarest (1: balanced)
+                  valid_frac:float=0.25, # Validation images per training image (from the official test set)
+                  classes:tuple=FASHION_CLASSES, # Which classes
+                  seed:int=0, # Which images, and the order of the classes in the long tail
+                  source:str|Path=None, # Folder with the raw files (see `fashion_mnist_source`)
+                  force:bool=False, # Rewrite even if a complete copy exists
+                 ) -> Path: # Folder with `train/<class>/` and `valid/<class>/`
+    "A subset of Fashion-MNIST's real product photos as an image folder, balanced or long-tailed."
+    if n_per_class < 1: raise ValueError(f"n_per_class must be at least 1, got {n_per_class}")
+    if imbalance < 1: raise ValueError(f"imbalance is most common / rarest and must be at least 1, got {imbalance}")
+    unknown = [c for c in classes if c not in FASHION_CLASSES]
+    if unknown: raise ValueError(f"unknown Fashion-MNIST class(es) {unknown}; choose from {', '.join(FASHION_CLASSES)}")
+    src = fashion_mnist_source(source)
+    def build(root):
+        rng = np.random.default_rng(seed)
+        order = [classes[i] for i in rng.permutation(len(classes))]
+        counts = dict(zip(order, _long_tail(n_per_class, imbalance, len(classes))))
+        for split, (xf, yf), frac in (('train', FASHION_FILES[:2], 1.0), ('valid', FASHION_FILES[2:], valid_frac)):
+            X, Y = _idx(src/xf), _idx(src/yf)
+            for c in classes:
+                pool = np.flatnonzero(Y == FASHION_CLASSES.index(c))
+                pick = rng.choice(pool, min(len(pool), max(1, int(round(counts[c]*frac)))), replace=False)
+                (root/split/c).mkdir(parents=True)
+                for i in pick:
+                    Image.fromarray(X[i]).convert('RGB').resize((size, size), Image.BICUBIC).save(root/split/c/f'{i}.jpg', quality=90)
+    params = dict(n_per_class=n_per_class, size=size, imbalance=imbalance, valid_frac=valid_frac, classes=tuple(classes), seed=seed)
+    return _cached('fashion', params, build, path, force, prefix='fashion-mnist')

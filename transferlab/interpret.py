@@ -12,7 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from fastai.vision.all import Learner, ClassificationInterpretation, hook_output, hook_outputs, TensorImage
-from .train import is_multilabel, f1_scores, decode
+from .train import is_multilabel, f1_scores
+from .predict import decode
 
 # %% auto #0
 __all__ = ['body_stages', 'get_layer', 'feature_maps', 'show_feature_maps', 'show_filters', 'gradcam', 'gradcam_batch',
@@ -390,7 +391,7 @@ def top_losses(learn:Learner, # A trained learner
 def overfit_metric(train_losses, # Training loss per epoch
                    valid_losses, # Validation loss per epoch
                   ) -> float: # Slope of the least-squares line through valid/train per epoch
-    "Seed 001's overfitting metric: the slope of a line fitted to valid loss / train loss over epochs."
+    "Overfitting as a trend: the slope of a line fitted to valid loss / train loss over epochs."
     tr, va = np.asarray(train_losses, dtype=float), np.asarray(valid_losses, dtype=float)
     if tr.shape != va.shape or len(tr) < 2: raise ValueError(f"need two equally long series of at least 2 epochs, got {len(tr)} and {len(va)}")
     ratio, e = va/tr, np.arange(len(tr), dtype=float)

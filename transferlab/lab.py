@@ -6,19 +6,24 @@ Docs: https://transferlab.github.io/transferlab/lab.html.md"""
 
 # %% ../nbs/05_lab.ipynb #f683bec6
 from __future__ import annotations
-import base64, contextlib, dataclasses, io, itertools, json, math, os, time
+import base64, contextlib, dataclasses, io, itertools, json, math, os, tempfile, time, warnings
 from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
 from fastai.vision.all import DataLoaders
+from fastcore.meta import delegates
 from .data import folder_dls, csv_dls
-from .train import make_learner, fine_tune, save_model, load_model, TrainResult, _atomic_write
+from .train import is_multilabel
+from .core import write_csv, read_csv, write_text, lower_is_better, best_position, error_message
+from .train import make_learner
+from .recipes import fine_tune, TrainResult
+from .persist import save_classifier, load_classifier
 from .interpret import overfit_metric
 
 # %% auto #0
-__all__ = ['RESULT_COLUMNS', 'Experiment', 'grid', 'run_grid', 'sweep_lrs', 'lr_sweep', 'plot_lr_sweep', 'compare_precision',
-           'bench_workers', 'markdown_table', 'report', 'best']
+__all__ = ['RESULT_COLUMNS', 'Experiment', 'grid', 'read_results', 'run_grid', 'sweep_lrs', 'lr_sweep', 'plot_lr_sweep',
+           'compare_precision', 'bench_workers', 'markdown_table', 'ranked', 'report', 'best', 'train_two_stage']
 
 # %% ../nbs/05_lab.ipynb #7f6e4e6c
 @dataclasses.dataclass
@@ -29,7 +34,7 @@ class Experiment:
     arch:str='resnet34' # Model name (see `transferlab.train.resolve_arch`)
     pretrained:bool=True # Start from ImageNet weights
     freeze:object='head' # What trains at first (see `transferlab.train.apply_freeze`)
-    opt:str='adam' # Optimizer name
+    opt_func:str='adam' # Optimizer name (see `transferlab.train.OPTIMIZERS`)
     lr:object=1e-3 # Peak learning rate, or 'auto'
     epochs:int=3 # Epochs after unfreezing
     freeze_epochs:int=0 # Frozen epochs first
@@ -52,13 +57,20 @@ def _short(v) -> str:
     if isinstance(v, float): return f"{v:.0e}".replace('e-0', 'e-').replace('e+0', 'e') if v < 0.01 or v >= 1000 else f"{v:g}"
     return Path(v).name if isinstance(v, Path) else str(v)
 
+def _renamed(d:dict) -> dict:
+    "Settings with the old name `opt` read as `opt_func` (with a DeprecationWarning)."
+    if 'opt' not in d: return d
+    warnings.warn("the setting 'opt' is now 'opt_func' (fastai's name)", DeprecationWarning, stacklevel=3)
+    return {('opt_func' if k == 'opt' else k): v for k, v in d.items()}
+
 def grid(base:dict, # Settings shared by every run (must include `data`)
-         naming:str='values', # 'values' (resnet18-adam-head) or 'letters' (seed 001's AAB)
+         naming:str='values', # 'values' (resnet18-adam-head) or 'letters' (AAB: each axis's value index)
          prefix:str='', # Put before each id (e.g. the group letter)
          **axes # Setting name -> list of values to cross
         ) -> list: # One `Experiment` per combination, in order
     "The cartesian product of `axes` over `base`, with readable, unique, stable ids."
     if 'data' not in base: raise ValueError("base needs 'data' (an image folder, a CSV, DataLoaders or a factory)")
+    base, axes = _renamed(base), _renamed(axes)
     fields = {f.name for f in dataclasses.fields(Experiment)} - {'id'}
     unknown = [k for k in [*base, *axes] if k not in fields]
     if unknown: raise ValueError(f"unknown setting(s) {unknown}; Experiment has {sorted(fields)}")
@@ -100,46 +112,50 @@ def _row(e:Experiment, res:TrainResult=None, status:str='done') -> dict:
     settings = {k: v for k, v in e.settings().items() if k != 'id'}
     return {**row, **{f'cfg_{k}': v for k, v in settings.items()}}
 
+def read_results(csv:str|Path) -> pd.DataFrame:
+    "A study's `results.csv`, with ids and statuses read as text (an id like '1e-3' is not a number)."
+    return read_csv(csv, dtype={'id': str, 'status': str})
+
 def _append(csv:Path, row:dict) -> pd.DataFrame:
     "Add (or replace) the row of `row['id']` in `csv`, atomically."
-    df = pd.read_csv(csv) if csv.exists() else pd.DataFrame(columns=['id'])
+    df = read_results(csv) if csv.exists() else pd.DataFrame(columns=['id'])
     df = pd.concat([df[df.id != row['id']], pd.DataFrame([row])], ignore_index=True)
-    _atomic_write(csv, lambda p: df.to_csv(p, index=False))
+    write_csv(df, csv)
     return df
 
 # %% ../nbs/05_lab.ipynb #54ebe3d3
 def run_grid(experiments:list, # From `grid`, or any list of `Experiment`
-             out_dir:str|Path, # Where results.csv and one folder per run go
+             path:str|Path, # Study folder: results.csv and one folder per run
              resume:bool=True, # Skip experiments already `done` in results.csv
              stop_on_error:bool=False, # Raise instead of recording a failed run
              budget_minutes:float=None, # Start no new run after this much time
              save_models:bool=True, # Save each run's model (needed by `best`)
              show:bool=False, # Show fastai's progress bars
             ) -> pd.DataFrame: # One row per experiment of this study, in order
-    "Train every experiment, appending each result to `out_dir/results.csv`; resumable."
-    out = Path(out_dir).expanduser(); out.mkdir(parents=True, exist_ok=True)
+    "Train every experiment, appending each result to `path/results.csv`; resumable."
+    out = Path(path).expanduser(); out.mkdir(parents=True, exist_ok=True)
     csv, t0 = out/'results.csv', time.perf_counter()
     ids = [e.id for e in experiments]
     if len(set(ids)) != len(ids): raise ValueError("experiment ids must be unique")
-    done = set(pd.read_csv(csv).query("status == 'done'").id) if resume and csv.exists() else set()
+    done = set(read_results(csv).query("status == 'done'").id) if resume and csv.exists() else set()
     for e in experiments:
         if e.id in done: continue
         if budget_minutes is not None and time.perf_counter() - t0 > budget_minutes*60:
             _append(csv, _row(e, status='skipped: budget')); continue
         try:
-            learn = make_learner(_dls_for(e), e.arch, pretrained=e.pretrained, freeze=e.freeze, opt=e.opt, precision=e.precision, path=out/e.id)
+            learn = make_learner(_dls_for(e), e.arch, pretrained=e.pretrained, freeze=e.freeze, opt_func=e.opt_func, precision=e.precision, path=out/e.id)
             torch.manual_seed(e.seed)
             with contextlib.ExitStack() as quiet:
                 if not show:   # fastai prints each new best model
                     for c in (learn.no_bar(), learn.no_logging(), contextlib.redirect_stdout(io.StringIO())): quiet.enter_context(c)
-                res = fine_tune(learn, e.epochs, freeze_epochs=e.freeze_epochs, lr=e.lr, **e.extra)
-            if save_models: save_model(learn, out/e.id/'model')
+                res = fine_tune(learn, e.epochs, freeze_epochs=e.freeze_epochs, lr=e.lr, **{'verbose': show, **e.extra})
+            if save_models: save_classifier(learn, out/e.id/'model')
             _append(csv, _row(e, res))
         except KeyboardInterrupt: raise
         except Exception as err:
             if stop_on_error: raise
-            _append(csv, _row(e, status=f"failed: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"[:300]))
-    df = pd.read_csv(csv)
+            _append(csv, _row(e, status=f"failed: {type(err).__name__}: {error_message(err)}"[:300]))
+    df = read_results(csv)
     return df.set_index('id').loc[[i for i in ids if i in set(df.id)]].reset_index()
 
 # %% ../nbs/05_lab.ipynb #2934c3e0
@@ -148,24 +164,25 @@ def sweep_lrs(lo:float=1e-6, hi:float=1e-2, per_decade:int=4) -> list:
     n = int(round(math.log10(hi/lo)*per_decade)) + 1
     return [float(f"{v:.3g}") for v in np.logspace(math.log10(lo), math.log10(hi), n)]
 
+@delegates(run_grid, but=['experiments', 'path'])
 def lr_sweep(base:dict, # Settings of every run (see `grid`)
-             out_dir:str|Path, # Where the runs go
+             path:str|Path, # Study folder
              lrs:list=None, # Learning rates (default: `sweep_lrs(lo, hi, per_decade)`)
              per_decade:int=4, lo:float=1e-6, hi:float=1e-2, # Default sweep
              epochs:int=3, # Epochs per run
-             **kwargs # Passed to `run_grid`
+             **kwargs
             ) -> pd.DataFrame: # lr, min_valid_loss, loss_area, metric_at_min_loss, epoch_of_min, status
-    "Train one run per learning rate (flat schedule) and summarise each loss curve (seed 001, Figures B1-B3)."
+    "Train one run per learning rate (flat schedule) and summarise each loss curve (the KenyanFood13 report's Figures B1-B3)."
     lrs = lrs or sweep_lrs(lo, hi, per_decade)
     exps = grid({**base, 'epochs': epochs, 'extra': {**base.get('extra', {}), 'schedule': 'flat_cos'}}, prefix='lr', naming='letters', lr=lrs)
-    res = run_grid(exps, out_dir, **kwargs)
+    res = run_grid(exps, path, **kwargs)
     rows = []
     for e, (_, r) in zip(exps, res.iterrows()):
         row = dict(lr=e.lr, status=r.status)
-        hist = Path(out_dir)/e.id/'history.csv'
+        hist = Path(path)/e.id/'history.csv'
         if r.status == 'done' and hist.exists():
             h = pd.read_csv(hist)
-            i = h.valid_loss.idxmin()
+            i = h.index[best_position(h.valid_loss, 'valid_loss')]
             metric = r.monitor if r.monitor in h else 'valid_loss'
             area = float(np.sum((h.valid_loss.to_numpy()[1:] + h.valid_loss.to_numpy()[:-1])/2)) if len(h) > 1 else float(h.valid_loss.iloc[0])
             row.update(min_valid_loss=float(h.valid_loss.min()), loss_area=area, metric=metric,
@@ -174,7 +191,7 @@ def lr_sweep(base:dict, # Settings of every run (see `grid`)
     return pd.DataFrame(rows)
 
 def plot_lr_sweep(df:pd.DataFrame, figsize=(11, 3)):
-    "Seed 001's three panels: minimum valid loss, area under the valid-loss curve, metric at minimum loss, against LR."
+    "Three panels against the LR: minimum valid loss, area under the valid-loss curve, metric at minimum loss."
     import matplotlib.pyplot as plt
     d = df[df.status == 'done']
     fig, axs = plt.subplots(1, 3, figsize=figsize)
@@ -185,14 +202,15 @@ def plot_lr_sweep(df:pd.DataFrame, figsize=(11, 3)):
     return fig
 
 # %% ../nbs/05_lab.ipynb #eac2af87
+@delegates(run_grid, but=['experiments', 'path'])
 def compare_precision(base:dict, # Settings of the run (see `grid`)
-                      out_dir:str|Path, # Where the runs go
+                      path:str|Path, # Study folder
                       precisions:tuple=None, # Default: ('fp32', 'fp16', 'bf16') on CUDA, ('fp32', 'bf16') on CPU
-                      **kwargs # Passed to `run_grid`
+                      **kwargs
                      ) -> pd.DataFrame: # precision, epoch_s, time_saving, metric, metric_change, status
     "Train the same run at each precision; report time per epoch saved and metric change against fp32."
     precisions = precisions or (('fp32', 'fp16', 'bf16') if torch.cuda.is_available() else ('fp32', 'bf16'))
-    res = run_grid(grid(base, prefix='prec-', precision=list(precisions)), out_dir, **kwargs)
+    res = run_grid(grid(base, prefix='prec-', precision=list(precisions)), path, **kwargs)
     ref = res[res.precision == 'fp32'].iloc[0] if 'fp32' in set(res.get('precision', [])) else res.iloc[0]
     return pd.DataFrame({'precision': res.cfg_precision, 'epoch_s': res.epoch_s, 'time_saving': 1 - res.epoch_s/ref.epoch_s,
                          'metric': res.final, 'metric_change': res.final - ref.final, 'status': res.status})
@@ -202,7 +220,7 @@ def bench_workers(dls_factory, # f(num_workers=n) -> DataLoaders
                   workers:tuple=(0, 1, 2, 4, 8, 16), # Settings to time (those above the CPU count are skipped)
                   batches:int=10, # Batches timed per setting
                  ) -> pd.DataFrame: # workers, s_per_batch, relative (to the fastest), est_epoch_s
-    "Seconds per training batch for each number of DataLoader workers (seed 001, Table A1)."
+    "Seconds per training batch for each number of DataLoader workers (the KenyanFood13 report's Table A1)."
     rows, cpus = [], os.cpu_count() or 1
     for n in workers:
         if n > cpus: continue
@@ -234,17 +252,29 @@ def _fig_html(fig) -> str:
     buf = io.BytesIO(); fig.savefig(buf, format='png', dpi=90, bbox_inches='tight')
     return f'<img alt="plot" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">'
 
+def ranked(results:pd.DataFrame, # From `run_grid` (or `read_results`)
+           by:str='best', # A column; 'best' ranks by each run's monitored metric
+          ) -> tuple: # (finished runs, best first; the name of what they are ranked by)
+    "The finished runs, best first, by transferlab's one rule for 'better'."
+    done = results[results.status == 'done']
+    if by not in results.columns: raise ValueError(f"by={by!r} is not a column of the results; e.g. best, final, valid_loss, epoch_s")
+    name = by
+    if by in ('best', 'final') and len(done):
+        monitors = sorted(set(done.monitor.dropna()))
+        if len(monitors) > 1: raise ValueError(f"the runs monitor different metrics ({', '.join(monitors)}); rank by a column instead, e.g. by='best_valid_loss'")
+        name = monitors[0] if monitors else by
+    return done.sort_values(by, ascending=lower_is_better(name), kind='stable'), name
+
 def report(results:pd.DataFrame, # From `run_grid` (or read from results.csv)
-           out_dir:str|Path=None, # The study folder, for loss curves (default: no curves)
-           by:str='best', # Column to rank by (higher is better unless it is a loss)
+           path:str|Path=None, # The study folder, for loss curves (default: no curves)
+           by:str='best', # Column to rank by ('best': each run's monitored metric; see `ranked`)
            top:int=3, # Loss curves of this many runs
            out_html:str|Path=None, # Write a self-contained HTML report here
           ) -> str: # The Markdown summary
     "Leaderboard, metric-vs-time and metric-vs-size plots, top loss curves, and a Markdown summary."
     import matplotlib.pyplot as plt
-    done = results[results.status == 'done'].copy()
-    asc = 'loss' in by
-    board = done.sort_values(by, ascending=asc)
+    board, name = ranked(results, by)
+    done = board
     cols = [c for c in ['id', by, 'valid_loss', 'overfit', 'epoch_s', 'model_mb', 'params', 'precision'] if c in board]
     figs = []
     fig, axs = plt.subplots(1, 2, figsize=(10, 3.5))
@@ -253,10 +283,10 @@ def report(results:pd.DataFrame, # From `run_grid` (or read from results.csv)
         for _, r in done.iterrows(): ax.annotate(r.id, (r[x], r[by]), fontsize=7)
         ax.set_xlabel(label); ax.set_ylabel(by)
     fig.tight_layout(); figs.append(fig)
-    if out_dir is not None and len(board):
+    if path is not None and len(board):
         fig, ax = plt.subplots(figsize=(6, 3.5))
         for i in board.id[:top]:
-            h = Path(out_dir)/i/'history.csv'
+            h = Path(path)/i/'history.csv'
             if h.exists():
                 h = pd.read_csv(h); ax.plot(h.epoch, h.valid_loss, 'o-', label=f"{i} valid"); ax.plot(h.epoch, h.train_loss, ':', label=f"{i} train")
         ax.set_xlabel('epoch'); ax.set_ylabel('loss'); ax.legend(fontsize=7); ax.set_title(f"top {top} runs")
@@ -265,22 +295,67 @@ def report(results:pd.DataFrame, # From `run_grid` (or read from results.csv)
     lines = [f"**{len(done)} of {len(results)} runs done**" + (f"; {len(failed)} not: " + ', '.join(f"{i} ({s})" for i, s in zip(failed.id, failed.status)) if len(failed) else ''), '']
     if len(board):
         w = board.iloc[0]
-        name = w.monitor if by == 'best' else by
-        lines += [f"Best {name}: **{w.id}** ({name} {w[by]:.4f}, {w.epoch_s:.2f} s/epoch, {w.model_mb:.1f} MB).", '', markdown_table(board[cols])]
+        lines += [f"Best {name} ({'lowest' if lower_is_better(name) else 'highest'}): **{w.id}** ({name} {w[by]:.4f}, "
+                  f"{w.epoch_s:.2f} s/epoch, {w.model_mb:.1f} MB).", '', markdown_table(board[cols])]
     md = '\n'.join(lines)
     if out_html:
         import html as _html
         page = (f"<!doctype html><html><head><meta charset='utf-8'><title>transferlab report</title></head><body>"
                 f"<h1>transferlab report</h1><pre>{_html.escape(md)}</pre>{board[cols].to_html(index=False)}{''.join(_fig_html(f) for f in figs)}</body></html>")
-        _atomic_write(Path(out_html), lambda p: p.write_text(page))
+        write_text(out_html, page)
     return md
 
 def best(results:pd.DataFrame, # From `run_grid`
-         out_dir:str|Path, # The study folder
-         by:str='best', # Column to rank by (higher is better unless it is a loss)
+         path:str|Path, # The study folder
+         by:str='best', # Column to rank by (see `ranked`)
         ):
     "Load the winning run's model (saved by `run_grid`) for inference."
-    done = results[results.status == 'done']
-    if not len(done): raise ValueError("no finished run to choose from")
-    w = done.sort_values(by, ascending='loss' in by).iloc[0]
-    return load_model(Path(out_dir)/w.id/'model')
+    board, _ = ranked(results, by)
+    if not len(board): raise ValueError("no finished run to choose from")
+    return load_classifier(Path(path)/board.id.iloc[0]/'model')
+
+# %% ../nbs/05_lab.ipynb #8ae93748
+def _frame(dls:DataLoaders) -> pd.DataFrame:
+    "Every item of `dls` as (path, label, is-validation), in the order of its datasets."
+    rows = []
+    for ds, valid in ((dls.train_ds, True), (dls.valid_ds, False)):
+        items = ds.items['path'].tolist() if isinstance(ds.items, pd.DataFrame) else list(ds.items)
+        rows += [(str(Path(i).resolve()), str(dls.vocab[int(ds.tls[1][k])]), not valid) for k, i in enumerate(items)]
+    return pd.DataFrame(rows, columns=['path', 'label', 'valid'])
+
+def _part(df:pd.DataFrame, arch:str, path:Path, kw:dict, ft:dict, pretrained:bool):
+    "Train one part of a two-stage model on `df`; (its learner, its TrainResult)."
+    d = csv_dls(df, img_dir='/', fn_col='path', label_col='label', valid_col='valid', **kw)
+    learn = make_learner(d, arch, path=path, pretrained=pretrained)
+    with learn.no_bar(), learn.no_logging(): res = fine_tune(learn, verbose=False, **ft)
+    return learn, res
+
+# %% ../nbs/05_lab.ipynb #6e093544
+def train_two_stage(dls:DataLoaders, # Single-label data (any builder's)
+                    groups:list, # Lists of class names, e.g. from `suggest_groups`
+                    arch:str='resnet34', # Architecture of every part
+                    pretrained:bool=True, # Start every part from ImageNet weights
+                    path:str|Path=None, # Where the parts' runs go (default: a temporary folder)
+                    epochs:int=4, # Fine-tuning epochs of each part
+                    freeze_epochs:int=1, # Frozen epochs (the probe) of each part
+                    size:int=None, # Image size (default: `dls`'s)
+                    bs:int=None, # Batch size (default: `dls`'s)
+                    **kwargs # More `fine_tune` arguments for every part
+                   ) -> Learner: # Over `dls`, with a `TwoStage` model
+    "Train a group model and one model per group on the images and split of `dls`, composed into one classifier."
+    from fastai.vision.all import Learner
+    from transferlab.train import input_size, default_metrics
+    from transferlab.persist import TwoStage
+    if is_multilabel(dls): raise ValueError("train_two_stage needs single-label data; multi-label classes are not exclusive")
+    path = Path(path or tempfile.mkdtemp())
+    df, vocab = _frame(dls), [str(v) for v in dls.vocab]
+    kw, ft = dict(size=size or input_size(dls), bs=bs or dls.train.bs, num_workers=0), dict(epochs=epochs, freeze_epochs=freeze_epochs, **kwargs)
+    gname = {c: f"group:{'+'.join(map(str, g))}" for g in groups for c in map(str, g)}
+    first, _ = _part(df.assign(label=df.label.map(lambda c: gname.get(c, c))), arch, path/'groups', kw, ft, pretrained)
+    experts = [_part(df[df.label.isin([str(c) for c in g])], arch, path/f'group_{i}', kw, ft, pretrained)[0] for i, g in enumerate(groups)]
+    model = TwoStage(vocab, groups, first.model, [e.model for e in experts], group_vocab=list(first.dls.vocab),
+                     expert_vocabs=[list(e.dls.vocab) for e in experts])
+    learn = Learner(dls, model.to(dls.device or 'cpu'), loss_func=dls.loss_func, metrics=default_metrics(dls), path=path)
+    parts = [dict(arch=l.transferlab['arch'], head=l.transferlab['head'], vocab=[str(v) for v in l.dls.vocab]) for l in [first, *experts]]
+    learn.transferlab = dict(arch='two-stage', head=first.transferlab['head'], two_stage=dict(groups=[[str(c) for c in g] for g in groups], parts=parts))
+    return learn

@@ -6,7 +6,7 @@ Docs: https://transferlab.github.io/transferlab/labels.html.md"""
 
 # %% ../nbs/01_labels.ipynb #06e276fa
 from __future__ import annotations
-import json, math, re, unicodedata
+import json, math, re, unicodedata, warnings
 from collections import Counter
 from functools import lru_cache
 from pathlib import Path
@@ -14,10 +14,11 @@ import numpy as np
 import pandas as pd
 import simplemma
 from fastcore.basics import patch
+from .core import write_text
 
 # %% auto #0
-__all__ = ['STOP_WORDS', 'normalize_tag', 'split_tags', 'TagGrouper', 'label_sort_key', 'one_hot', 'from_one_hot', 'label_counts',
-           'cooccurrence', 'caption_keywords', 'plot_label_counts', 'plot_cooccurrence']
+__all__ = ['STOP_WORDS', 'normalize_tag', 'split_tags', 'TagGrouper', 'label_sort_key', 'one_hot_frame', 'from_one_hot',
+           'parse_labels', 'label_counts', 'cooccurrence', 'caption_keywords', 'plot_label_counts', 'plot_cooccurrence']
 
 # %% ../nbs/01_labels.ipynb #785b08b0
 @lru_cache(maxsize=65536)
@@ -182,9 +183,7 @@ def from_json(cls:TagGrouper, text:str) -> TagGrouper:
 @patch
 def save(self:TagGrouper, path:str|Path) -> Path:
     "Write `to_json` to `path` (atomically)."
-    path = Path(path); tmp = path.with_name(path.name + '.tmp')
-    tmp.write_text(self.to_json(), encoding='utf-8'); tmp.replace(path)
-    return path
+    return write_text(path, self.to_json())
 @patch(cls_method=True)
 def load(cls:TagGrouper, path:str|Path) -> TagGrouper:
     "Read a grouper written by `save`."
@@ -200,7 +199,7 @@ def _label_lists(labels, delim:str=' ') -> list:
     if isinstance(labels, pd.DataFrame): raise TypeError("labels must be one column (a Series or list), not a DataFrame; use from_one_hot for one-hot frames")
     return [list(dict.fromkeys(split_tags(l, delim))) for l in labels]
 
-def one_hot(labels, # Series/list of delimited label strings or label lists
+def one_hot_frame(labels, # Series/list of delimited label strings or label lists
             vocab:list=None, # Columns, in order; default: every label seen, sorted with `label_sort_key`
             delim:str=' ', # Delimiter inside string cells
            ) -> pd.DataFrame: # uint8 frame, one column per label, the index of `labels`
@@ -225,10 +224,49 @@ def from_one_hot(df:pd.DataFrame, # One column per label, values 0/1 (or boolean
     cols = [str(c) for c in df.columns]
     return pd.Series([delim.join(c for c, v in zip(cols, row) if v) for row in values], index=df.index, dtype=object)
 
+# %% ../nbs/01_labels.ipynb #49686449
+def one_hot(*args, **kwargs):
+    "Deprecated: use `one_hot_frame` (this name is fastai's `one_hot`)."
+    warnings.warn("transferlab.labels.one_hot is deprecated; use one_hot_frame", DeprecationWarning, stacklevel=2)
+    return one_hot_frame(*args, **kwargs)
+
+# %% ../nbs/01_labels.ipynb #cd9b1e3c
+_TRUE, _FALSE = {'1', '1.0', 'true', 'yes', 'y'}, {'0', '0.0', 'false', 'no', 'n', ''}
+
+def _flag(v, col:str, row:int) -> bool:
+    "A one-hot cell as a bool; anything but 0/1 is an error naming the cell."
+    if _is_missing(v): return False
+    if isinstance(v, (bool, np.bool_)): return bool(v)
+    if isinstance(v, (int, float, np.integer, np.floating)) and v in (0, 1): return bool(v)
+    t = str(v).strip().lower()
+    if t in _TRUE: return True
+    if t in _FALSE: return False
+    raise ValueError(f"row {row}, column {col!r}: {v!r} is not 0 or 1 (one-hot columns hold 0/1, true/false or yes/no)")
+
+def parse_labels(df:pd.DataFrame, # One row per item
+                 label_col:str='Labels', # Column of labels (one, or several joined by `delim`) or raw tags
+                 delim:str=' ', # Delimiter between labels in one cell
+                 label_cols:list=None, # One-hot columns instead of `label_col`
+                 multi:bool=None, # Multi-label? Default: any stripped cell of `label_col` holds `delim`
+                 tag_grouper=None, # A `TagGrouper` that turns raw tags into labels
+                ) -> tuple: # (labels: one str/None or list per row, multi: bool)
+    "The labels of every row of `df`, read the one way every part of transferlab reads them."
+    if not isinstance(delim, str) or not delim: raise ValueError(f"delim must be a non-empty string, got {delim!r}; e.g. ' ', ',' or '|'")
+    if label_cols:
+        cols = [str(c) for c in label_cols]
+        return [[c for c in cols if _flag(row[c], c, r)] for r, row in enumerate(df[list(label_cols)].to_dict('records'))], True
+    if tag_grouper is not None:
+        if not tag_grouper.vocab: tag_grouper.fit(df[label_col])
+        return tag_grouper.transform(df[label_col]), True
+    cells = [None if _is_missing(v) or not str(v).strip() else str(v).strip() for v in df[label_col]]
+    if multi is None: multi = any(delim in c for c in cells if c is not None)
+    if multi: return [split_tags(c, delim) if c is not None else [] for c in cells], True
+    return cells, False
+
 # %% ../nbs/01_labels.ipynb #7e0af2a1
 def label_counts(labels, delim:str=' ') -> pd.Series:
     "Number of items carrying each label, most frequent first (ties in `label_sort_key` order)."
-    oh = one_hot(labels, delim=delim)
+    oh = one_hot_frame(labels, delim=delim)
     counts = oh.sum().astype(int)
     order = sorted(counts.index, key=lambda l: (-counts[l], label_sort_key(l)))
     return counts[order].rename('count')
@@ -238,7 +276,7 @@ def cooccurrence(labels, # Series/list of delimited label strings or label lists
                  delim:str=' ', # Delimiter inside string cells
                 ) -> pd.DataFrame:
     "Items per pair of labels: square, symmetric, with `label_counts` on the diagonal."
-    oh = one_hot(labels, delim=delim).astype(np.int64)
+    oh = one_hot_frame(labels, delim=delim).astype(np.int64)
     c = oh.T @ oh
     if normalize is False: return c
     d = np.diag(c.to_numpy()).astype(float)
