@@ -6,18 +6,18 @@ Docs: https://transferlab.github.io/transferlab/cli.html.md"""
 
 # %% auto #0
 __all__ = ['PRECISIONS', 'SCHEDULES', 'RECIPES', 'IMBALANCE', 'AUG_NAMES', 'LR_METHODS', 'ID_KINDS', 'FIGURE_FORMATS', 'METAVARS',
-           'CHOICES', 'ALIASES', 'RUN_FILES', 'CONFIG_KEYS', 'COMMANDS', 'command_parser', 'csv_options',
-           'dls_from_options', 'learner_from_options', 'RunFailed', 'cli_train', 'cli_predict', 'cli_evaluate',
-           'cli_export', 'cli_serve', 'save_figure', 'cli_lr_find', 'cli_audit', 'cli_gradcam', 'load_config',
-           'cli_grid', 'cli_report', 'cli_demo', 'main']
+           'CHOICES', 'ALIASES', 'OPTIONAL_VALUE', 'RUN_FILES', 'CONFIG_KEYS', 'COMMANDS', 'command_parser',
+           'csv_options', 'dls_from_options', 'learner_from_options', 'RunFailed', 'cli_train', 'cli_predict',
+           'cli_evaluate', 'cli_export', 'cli_serve', 'save_figure', 'cli_lr_find', 'cli_audit', 'cli_gradcam',
+           'load_config', 'cli_grid', 'cli_report', 'cli_demo', 'spawn_train', 'main']
 
-# %% ../nbs/06_cli.ipynb #59971b17
-import argparse, contextlib, inspect, json, os, re, shutil, signal, sys, time, traceback, warnings
+# %% ../nbs/06_cli.ipynb #159aabf3
+import argparse, contextlib, inspect, json, os, re, shutil, signal, sys, tempfile, time, traceback, warnings
 from pathlib import Path
 import transferlab
 from .core import error_message, write_json, write_csv, publish, FileLock, atomic_folder
 
-# %% ../nbs/06_cli.ipynb #143266b9
+# %% ../nbs/06_cli.ipynb #907e184b
 PRECISIONS = ('fp32', 'fp16', 'bf16', 'auto')
 SCHEDULES = ('one_cycle', 'flat_cos', 'plateau', 'step')
 RECIPES = ('lpft', 'classic')
@@ -27,15 +27,16 @@ LR_METHODS = ('valley', 'minimum', 'steep', 'slide')
 ID_KINDS = ('relpath', 'name', 'stem')
 FIGURE_FORMATS = ('png', 'jpg', 'jpeg', 'svg', 'pdf')
 
-# %% ../nbs/06_cli.ipynb #81daf35e
+# %% ../nbs/06_cli.ipynb #46158552
 METAVARS = dict(host='HOST', port='PORT', data='DATA', out='DIR', model='MODEL', csv='CSV', weights='FILE', plot='FILE', image='IMAGE', config='CONFIG',
                 folder='DIR', study='DIR', html='FILE', arch='ARCH', lr='LR', size='PX', presize='PX', bs='N', epochs='N',
                 freeze_epochs='N', early_stop='N', num_workers='N', num_it='N', top_k='K', n_per_class='N', budget_minutes='MIN',
                 fn_col='COLUMN', label_col='COLUMN', delim='TEXT', suffix='TEXT', target='CLASS', layer='LAYER', by='COLUMN',
-                thresh='P', alpha='A', valid_pct='FRACTION', min_per_class='N', max_aspect='RATIO', seed='N', top='N')
+                thresh='P', alpha='A', processes='N', valid_pct='FRACTION', min_per_class='N', max_aspect='RATIO', seed='N', top='N')
 CHOICES = dict(precision=PRECISIONS, schedule=SCHEDULES, recipe=RECIPES, imbalance=IMBALANCE, aug=AUG_NAMES, method=LR_METHODS, id=ID_KINDS,
                format=('onnx', 'torchscript'))
 ALIASES = dict(num_workers=['--workers'], folder=['--dir'])
+OPTIONAL_VALUE = dict(mlflow=('default', 'URI'), ray=('local', 'ADDRESS'))   # options whose value may be left out: (value then, metavar)
 
 class _Help(argparse.RawDescriptionHelpFormatter):
     def __init__(self, prog): super().__init__(prog, max_help_position=34, width=110)
@@ -45,7 +46,7 @@ def _type(anno, default):
     if isinstance(anno, str): t = {'int': int, 'float': float, 'bool': bool}.get(anno.split('|')[0].strip(), str)
     return t
 
-# %% ../nbs/06_cli.ipynb #80cce5c7
+# %% ../nbs/06_cli.ipynb #9aea4224
 def command_parser(func, # A command function (parameters with `# comment` docs)
                    prog:str, # The command line's program name, e.g. 'transferlab train'
                   ) -> argparse.ArgumentParser:
@@ -67,12 +68,15 @@ def command_parser(func, # A command function (parameters with `# comment` docs)
             if default: p.add_argument(*names, dest=name, action=argparse.BooleanOptionalAction, default=True, help=doc + shown)
             else: p.add_argument(*names, dest=name, action='store_true', help=doc)
             continue
+        if name in OPTIONAL_VALUE:   # `--mlflow` alone, or `--mlflow URI`
+            const, mv = OPTIONAL_VALUE[name]
+            p.add_argument(*names, dest=name, nargs='?', const=const, default=default, metavar=mv, help=doc); continue
         choices = getattr(func, 'choices', {}).get(name, CHOICES.get(name))
         p.add_argument(*names, dest=name, type=t, default=default, choices=choices, help=doc + shown,
                        metavar=None if choices else METAVARS.get(name, {int: 'N', float: 'X'}.get(t, 'TEXT')))
     return p
 
-# %% ../nbs/06_cli.ipynb #cd2d436c
+# %% ../nbs/06_cli.ipynb #b291e74a
 def _check(cond:bool, msg:str):
     if not cond: raise ValueError(msg)
 
@@ -86,7 +90,7 @@ def csv_options(csv:str=None, # Label CSV whose file names are relative to DATA 
     _check(isinstance(delim, str) and len(delim) > 0, "--delim must be a non-empty separator, e.g. ' ', ',' or '|'")
     return dict(csv=csv, fn_col=fn_col, label_col=label_col, delim=delim, suffix=suffix)
 
-# %% ../nbs/06_cli.ipynb #997fc49e
+# %% ../nbs/06_cli.ipynb #67db1eca
 def _delegates(to):
     "fastcore's `delegates`, imported when used (fastcore is light)."
     from fastcore.meta import delegates
@@ -123,7 +127,7 @@ def dls_from_options(data:str, # Image folder (one sub-folder per class), or a l
         return folder_dls(p, valid_name=vn, **kw)
     raise FileNotFoundError(f"{p}: no such folder or CSV file; DATA is an image folder (one sub-folder per class) or a label CSV")
 
-# %% ../nbs/06_cli.ipynb #7dcf448c
+# %% ../nbs/06_cli.ipynb #d821b56d
 @_delegates(dls_from_options)
 def learner_from_options(data:str, # Image folder (one sub-folder per class), or a label CSV
                          arch:str='resnet34', # torchvision model name (or timm, if installed)
@@ -138,12 +142,13 @@ def learner_from_options(data:str, # Image folder (one sub-folder per class), or
     from transferlab.train import make_learner
     resolve_arch(arch)
     if weights is not None and not Path(weights).expanduser().is_file(): raise FileNotFoundError(f"--weights {weights}: no such file")
+    set_seed(kwargs.get('seed', 42), reproducible=True)   # the loaders' shuffling generator is drawn when they are made
     dls = dls_from_options(data, **kwargs)
-    set_seed(kwargs.get('seed', 42), reproducible=True)
+    set_seed(kwargs.get('seed', 42), reproducible=True)   # the same initial weights whatever reading the data drew
     return make_learner(dls, arch, pretrained=pretrained, weights=weights, precision=precision, opt_func=opt_func,
                         freeze='head' if pretrained or weights else 'full')
 
-# %% ../nbs/06_cli.ipynb #0e8cf21f
+# %% ../nbs/06_cli.ipynb #ca6564b0
 def _thresholds(learn) -> dict:
     "Validation-tuned thresholds of a multi-label learner, with F1 before and after."
     from transferlab.train import f1_scores
@@ -156,9 +161,10 @@ def _thresholds(learn) -> dict:
                 per_class={str(v): float(t) for v, t in zip(learn.dls.vocab, per)},
                 f1_macro_at_0_5=f1(0.5)['macro'], f1_macro_per_class=f1(per)['macro'])
 
-def _epoch_line(total:int):
-    "A function printing one history row as one line."
+def _epoch_line(total:int, run=None):
+    "A function printing one history row as one line (and logging it to `run`, an MLflow `TrackedRun`)."
     def show(row:dict):
+        if run is not None: run.log_row(row)
         skip = ('phase', 'epoch', 'lr', 'seconds')
         vals = '  '.join(f"{k} {v:.4f}" for k, v in row.items() if k not in skip and isinstance(v, float))
         print(f"epoch {row['epoch'] + 1}/{total} ({row['phase']}): {vals}  {row['seconds']:.0f}s", flush=True)
@@ -170,17 +176,48 @@ class RunFailed(RuntimeError):
 RUN_FILES = ('model.json', 'model.safetensors', 'result.json', 'thresholds.json', 'history.csv', 'report.html', 'metrics.json',
              'per_class.csv', 'curves.png', 'confusion.png', 'pr_curves.png', 'top_losses.png', 'gradcam.png')
 
-# %% ../nbs/06_cli.ipynb #eed21830
-def _summary(res, extra:dict, out:Path) -> dict:
+# %% ../nbs/06_cli.ipynb #853c435f
+def _summary(res, extra:dict, out:Path, show:bool=True) -> dict:
     m, best = res.monitor, res.best_epoch
     summary = dict(monitor=m, final=res.final.get(m), best=res.best.get(m), best_epoch=best, valid_loss=res.final.get('valid_loss'),
                    epochs_run=len(res.history), stopped=res.stopped, seconds=res.wall_seconds, recipe=res.recipe, **extra, out=str(out))
     kept = "last epoch kept" if best == int(res.history.epoch.iloc[-1]) else f"best epoch {best} kept"
+    if not show: return summary
     print(f"{m} {summary['best']:.4f} ({kept}), valid_loss {summary['valid_loss']:.4f}"
           + (f", threshold {extra['thresh']:.2f}" if 'thresh' in extra else '')
           + f"; {len(res.history)} epochs ({res.stopped}) in {res.wall_seconds:.0f}s -> {out/'model.json'}")
     if (out/'report.html').exists(): print(f"report: {out/'report.html'}")
     return summary
+
+def _tracked(mlflow:str|None, out:Path, settings:dict):
+    "The MLflow run of a `train` (None without --mlflow), its settings logged."
+    if mlflow is None: return None
+    from transferlab.tracking import TrackedRun, tracking_uri
+    run = TrackedRun(tracking_uri(True if mlflow == 'default' else mlflow), 'transferlab', name=out.name, tags={'transferlab.out': str(out)})
+    run.log_params(settings)
+    return run
+
+def _begin(lock:FileLock, out:Path, resume:bool) -> Path:
+    "Take the lock on `out` and prepare the folder this run works in (released again if that fails)."
+    lock.__enter__()
+    try: return _stage(out, resume)
+    except BaseException: lock.__exit__(); raise
+
+def _conclude(learn, res, stage:Path, out:Path, data:str, report:bool, budget_minutes) -> tuple:
+    "After training: thresholds, the model and the report in `stage`; (summary extras, stale files of an older run in `out`)."
+    from transferlab.train import is_multilabel
+    from transferlab.persist import save_classifier
+    if not len(res.history): raise RunFailed(f"no epoch finished within --budget-minutes {budget_minutes}; nothing was saved")
+    extra = {}
+    if is_multilabel(learn.dls):
+        th = _thresholds(learn)
+        write_json(stage/'thresholds.json', th)
+        extra['thresh'] = th['thresh']
+    save_classifier(learn, stage/'model', **extra)
+    if report:
+        from transferlab.evaluate import evaluate, write_report
+        write_report(learn, evaluate(learn), stage, result=res, title=f"transferlab train: {Path(data).name}")
+    return extra, [f for f in RUN_FILES if (out/f).exists() and not (stage/f).exists()]   # e.g. thresholds.json of an older multi-label run
 
 def _stage(out:Path, resume:bool) -> Path:
     "The folder this run works in: OUT/.incomplete (kept from a failed run only to --resume it)."
@@ -192,7 +229,7 @@ def _stage(out:Path, resume:bool) -> Path:
     stage.mkdir(parents=True, exist_ok=True)
     return stage
 
-# %% ../nbs/06_cli.ipynb #98901f4d
+# %% ../nbs/06_cli.ipynb #8b53808f
 @_delegates(learner_from_options)
 def cli_train(data:str, # Image folder (one sub-folder per class), or a label CSV
               out:str='runs/train', # Folder for the model, history.csv, result.json and (multi-label) thresholds.json
@@ -205,20 +242,30 @@ def cli_train(data:str, # Image folder (one sub-folder per class), or a label CS
               budget_minutes:float=None, # Stop cleanly after this many minutes
               resume:bool=False, # Continue the unfinished run in --out from its last finished epoch
               report:bool=True, # Also evaluate on the validation set and write report.html (curves, confusion, worst images)
+              processes:int=1, # Train data-parallel in this many processes (one per GPU, or CPU cores); --bs stays the global batch
+              mlflow:str=None, # Track the run in MLflow: alone, MLflow's default store (./mlflow.db); or a tracking URI
               **kwargs) -> dict: # Final metrics and what was written
     "Fine-tune a CNN on DATA; write the model, log, result and (multi-label) tuned thresholds to --out."
     from transferlab.recipes import fine_tune, check_lr
     from transferlab.train import is_multilabel
     from transferlab.persist import save_classifier
+    from transferlab.parallel import world_size, is_main, main_only
     try: lr = check_lr(lr)
     except ValueError: raise ValueError(f"--lr {lr}: not a usable learning rate; pass a number between 1e-6 and 1 (fine-tuning uses about 1e-5 to 1e-1), or auto") from None
     _check(epochs >= 0 and (freeze_epochs or 0) >= 0, "--epochs and --freeze-epochs cannot be negative")
     _check(early_stop is None or early_stop >= 1, f"--early-stop must be at least 1 epoch, got {early_stop}")
     _check(budget_minutes is None or budget_minutes >= 0, f"--budget-minutes cannot be negative, got {budget_minutes}")
+    _check(processes >= 1, f"--processes must be at least 1, got {processes}")
     out = Path(out).expanduser()
     if out.exists() and not out.is_dir(): raise NotADirectoryError(f"--out {out}: is a file; pass a folder")
-    with FileLock(out/'.lock', wait=False, what=f"--out {out}"):
-        stage = _stage(out, resume)
+    if processes > 1 and world_size() == 1:   # from Python; the command line starts the processes itself (see `main`)
+        raise ValueError(f"--processes {processes}: start the processes with the `transferlab train` command, torchrun or accelerate launch")
+    lock = FileLock(out/'.lock', wait=False, what=f"--out {out}")
+    settings = dict(data=str(data), out=str(out), epochs=epochs, freeze_epochs=freeze_epochs, lr=lr, recipe=recipe, schedule=schedule,
+                    early_stop=early_stop, budget_minutes=budget_minutes, resume=resume, processes=world_size(), **kwargs)
+    stage = main_only(_begin, lock, out, resume)   # in a distributed run, rank 0 holds the lock and owns the files
+    try:
+        run = _tracked(mlflow, out, settings) if is_main() else None   # rank 0 tracks
         try:
             learn = learner_from_options(data, **kwargs)
             fe = freeze_epochs if freeze_epochs is not None else (1 if learn.transferlab['pretrained'] else 0)
@@ -227,29 +274,28 @@ def cli_train(data:str, # Image folder (one sub-folder per class), or a label CS
             bar = sys.stdout.isatty()
             with learn.no_logging(), (contextlib.nullcontext() if bar else learn.no_bar()):
                 res = fine_tune(learn, epochs, freeze_epochs=fe, lr=lr, recipe=recipe, schedule=schedule, early_stop=early_stop,
-                                budget_minutes=budget_minutes, resume=resume, verbose=False, on_epoch=_epoch_line(epochs + fe))
-            if not len(res.history): raise RunFailed(f"no epoch finished within --budget-minutes {budget_minutes}; nothing was saved")
-            extra = {}
-            if is_multilabel(learn.dls):
-                th = _thresholds(learn)
-                write_json(stage/'thresholds.json', th)
-                extra['thresh'] = th['thresh']
-            save_classifier(learn, stage/'model', **extra)
-            if report:
-                from transferlab.evaluate import evaluate, write_report
-                write_report(learn, evaluate(learn), stage, result=res, title=f"transferlab train: {Path(data).name}")
-            stale = [f for f in RUN_FILES if (out/f).exists() and not (stage/f).exists()]   # e.g. thresholds.json of an older multi-label run
-        except (KeyboardInterrupt, SystemExit): raise
+                                budget_minutes=budget_minutes, resume=resume, verbose=False, on_epoch=_epoch_line(epochs + fe, run))
+            extra, stale = main_only(_conclude, learn, res, stage, out, data, report, budget_minutes)
+        except (KeyboardInterrupt, SystemExit):
+            if run is not None and is_main(): run.end('KILLED')
+            raise
         except Exception as e:
             old = f"the model already in {out} is untouched; " if (out/'model.json').exists() else ''
+            if run is not None and is_main(): run.end('FAILED')
             raise RunFailed(f"{error_message(e)}; {old}this run's partial output is in {stage}"
                             + (" (--resume continues it)" if (stage/'models'/'checkpoint.json').exists() else '')) from None
-        publish(stage, out, last=('model.json',))
-        for f in stale: (out/f).unlink(missing_ok=True)
-    return _summary(res, extra, out)
+        if is_main():
+            publish(stage, out, last=('model.json',))
+            for f in stale: (out/f).unlink(missing_ok=True)
+            if run is not None:
+                from transferlab.tracking import log_result
+                log_result(run, res, out); run.end()
+    finally:
+        if is_main(): lock.__exit__()
+    return _summary(res, extra, out, show=is_main())
 cli_train.interrupted = "finished epochs are checkpointed in --out/.incomplete; run the same command with --resume to continue"
 
-# %% ../nbs/06_cli.ipynb #fe30bfa7
+# %% ../nbs/06_cli.ipynb #b5ae1ac4
 def _model_stem(model:str) -> Path:
     p = Path(model).expanduser()
     if p.is_dir(): p = p/'model'
@@ -272,7 +318,7 @@ def _images(images:list, folder:str|None) -> tuple:
     if missing: raise FileNotFoundError(f"{missing[0]}: no such image file" + (f" (and {len(missing)-1} more)" if len(missing) > 1 else ''))
     return [Path(i).expanduser() for i in images], None
 
-# %% ../nbs/06_cli.ipynb #a73f2981
+# %% ../nbs/06_cli.ipynb #1db5e61c
 def cli_predict(model:str, # The folder `train` wrote, or its model.json
                 images:list=(), # Image files
                 folder:str=None, # Predict every image under this folder (recursively) instead
@@ -304,7 +350,7 @@ def cli_predict(model:str, # The folder `train` wrote, or its model.json
     print(f"{len(df)} predictions -> {out}")
     return df
 
-# %% ../nbs/06_cli.ipynb #5eb1ca0a
+# %% ../nbs/06_cli.ipynb #a5b6e77e
 def _predict_exported(model, images, folder, out, id, thresh, top_k, bs):
     "`predict` with an exported ONNX model: the runtime path, no torch needed."
     from transferlab.runtime import predict_exported
@@ -315,7 +361,7 @@ def _predict_exported(model, images, folder, out, id, thresh, top_k, bs):
     print(f"{len(rows)} predictions -> {out}")
     return rows
 
-# %% ../nbs/06_cli.ipynb #92b9fed5
+# %% ../nbs/06_cli.ipynb #de70195b
 @_delegates(csv_options)
 def cli_evaluate(model:str, # The folder `train` wrote, or its model.json
                  data:str, # Labelled image folder (one sub-folder per class), or a label CSV
@@ -342,7 +388,7 @@ def cli_evaluate(model:str, # The folder `train` wrote, or its model.json
     print(f"accuracy {m['accuracy']:.4f}, macro-F1 {m['f1_macro']:.4f}, micro-F1 {m['f1_micro']:.4f} on {m['n_images']} images -> {page}")
     return m
 
-# %% ../nbs/06_cli.ipynb #dfd6d6b0
+# %% ../nbs/06_cli.ipynb #bd9cd6fd
 def cli_export(model:str, # The folder `train` wrote, or its model.json
                out:str=None, # The file to write (default: MODEL/model.onnx, or model.pt for torchscript)
                format:str='onnx', # onnx or torchscript
@@ -357,7 +403,7 @@ def cli_export(model:str, # The folder `train` wrote, or its model.json
     print(f"{format} -> {path} (and {path.name}.json)")
     return path
 
-# %% ../nbs/06_cli.ipynb #47f9c704
+# %% ../nbs/06_cli.ipynb #e4a8cf7d
 def cli_serve(model:str, # The folder `train` wrote, or its model.json
               host:str='127.0.0.1', # Interface to listen on (0.0.0.0: every interface; only on a network you trust)
               port:int=7860, # Port
@@ -374,7 +420,7 @@ def cli_serve(model:str, # The folder `train` wrote, or its model.json
     serve(stem, host=host, port=port, share=share, top_k=top_k)
 cli_serve.interrupted = "stopped"
 
-# %% ../nbs/06_cli.ipynb #e89995d0
+# %% ../nbs/06_cli.ipynb #bf0e725e
 def _figure_format(path) -> str:
     fmt = Path(path).suffix.lower().lstrip('.')
     if fmt not in FIGURE_FORMATS: raise ValueError(f"{path}: use a .png, .jpg, .svg or .pdf file name")
@@ -392,7 +438,7 @@ def save_figure(fig, # A matplotlib figure
     finally: plt.close(fig)
     return path
 
-# %% ../nbs/06_cli.ipynb #3b57b23f
+# %% ../nbs/06_cli.ipynb #111be4ba
 @_delegates(learner_from_options)
 def cli_lr_find(data:str, # Image folder (one sub-folder per class), or a label CSV
                 plot:str=None, # Save the loss-vs-learning-rate plot here (.png, .svg, .pdf)
@@ -414,7 +460,7 @@ def cli_lr_find(data:str, # Image folder (one sub-folder per class), or a label 
     print(f"suggested lr {lr:.2e} ({learn.lr_note})" + (f" -> {plot}" if plot else ''))
     return lr
 
-# %% ../nbs/06_cli.ipynb #b3dc9f9b
+# %% ../nbs/06_cli.ipynb #ecd52f0f
 @_delegates(csv_options)
 def cli_audit(data:str, # Image folder (one sub-folder per class), or a label CSV
               min_per_class:int=10, # Flag classes with fewer images
@@ -439,7 +485,7 @@ def cli_audit(data:str, # Image folder (one sub-folder per class), or a label CS
     if strict and n_bad: raise RuntimeError(f"{n_bad} bad or missing file(s) in {p} (listed above)")
     return info
 
-# %% ../nbs/06_cli.ipynb #509f251c
+# %% ../nbs/06_cli.ipynb #68f6d3b9
 def cli_gradcam(model:str, # The folder `train` wrote, or its model.json
                 image:str, # Image file
                 out:str='cam.png', # Where to save the overlay (.png, .jpg, .svg, .pdf)
@@ -462,7 +508,7 @@ def cli_gradcam(model:str, # The folder `train` wrote, or its model.json
     return path
 cli_gradcam.choices = dict(method=('gradcam', 'gradcam++'))
 
-# %% ../nbs/06_cli.ipynb #4ee96ee7
+# %% ../nbs/06_cli.ipynb #891f60bc
 CONFIG_KEYS = ('base', 'axes', 'naming', 'prefix', 'budget_minutes')
 
 def load_config(path:str|Path, # YAML (.yaml/.yml) or JSON file
@@ -487,11 +533,15 @@ def load_config(path:str|Path, # YAML (.yaml/.yml) or JSON file
     return dict(base=base, axes=axes, naming=cfg.get('naming', 'values'), prefix=str(cfg.get('prefix', '')),
                 budget_minutes=cfg.get('budget_minutes'))
 
-# %% ../nbs/06_cli.ipynb #e209761c
+# %% ../nbs/06_cli.ipynb #5eb79f06
 def cli_grid(config:str, # YAML or JSON file with `base` settings and `axes` to cross
              out:str=None, # Study folder (required): results.csv, one folder per run, report.md and report.html
              resume:bool=False, # Continue the study in --out, skipping the runs already done
              budget_minutes:float=None, # Start no new run after this many minutes (default: the file's)
+             ray:str=None, # Run every experiment as a Ray task: alone, on a Ray started here; or a cluster ADDRESS
+             cpus_per_run:float=1, # With --ray: CPUs each run reserves
+             gpus_per_run:float=None, # With --ray: GPUs each run reserves (default: 1 when this machine has one)
+             mlflow:str=None, # Track the study and each run in MLflow: alone, MLflow's default store (./mlflow.db); or a tracking URI
             ): # One row per run (a DataFrame)
     "Train every combination of a grid file, one line per run, then write the report."
     from transferlab.lab import grid, run_grid, read_results
@@ -505,16 +555,26 @@ def cli_grid(config:str, # YAML or JSON file with `base` settings and `axes` to 
     if csv.exists() and not resume: raise FileExistsError(f"{csv} exists: pass --resume to continue that study, or choose another --out")
     budget = budget_minutes if budget_minutes is not None else cfg['budget_minutes']
     with FileLock(out/'.lock', wait=False, what=f"--out {out}"):
-        t0, done = time.perf_counter(), set(read_results(csv).query("status == 'done'").id) if csv.exists() else set()
-        print(f"{len(exps)} runs -> {out}" + (f" ({len(done & {e.id for e in exps})} already done)" if done else ''))
-        for i, e in enumerate(exps, 1):
-            if e.id in done: print(f"[{i}/{len(exps)}] {e.id}: already done"); continue
-            left = None if budget is None else budget - (time.perf_counter() - t0)/60
-            row = run_grid([e], out, resume=True, budget_minutes=left).iloc[0]
-            what = f"{row.monitor} {row.best:.4f}, {row.wall_s:.1f}s" if row.status == 'done' else row.status
-            print(f"[{i}/{len(exps)}] {e.id}: {what}", flush=True)
-        results = read_results(csv).set_index('id').loc[[e.id for e in exps]].reset_index()
-        _write_report(results, out)
+        done = set(read_results(csv).query("status == 'done'").id) if csv.exists() else set()
+        where = '' if ray is None else f" on Ray ({'started here' if ray == 'local' else ray})"
+        print(f"{len(exps)} runs -> {out}{where}" + (f" ({len(done & {e.id for e in exps})} already done)" if done else ''))
+        pos = {e.id: i for i, e in enumerate(exps, 1)}
+        for e in exps:
+            if e.id in done: print(f"[{pos[e.id]}/{len(exps)}] {e.id}: already done")
+        def line(row:dict):
+            what = f"{row['monitor']} {row['best']:.4f}, {row['wall_s']:.1f}s" if row['status'] == 'done' else row['status']
+            print(f"[{pos[row['id']]}/{len(exps)}] {row['id']}: {what}", flush=True)
+        study = None
+        if mlflow is not None:
+            from transferlab.tracking import TrackedRun, tracking_uri
+            study = TrackedRun(tracking_uri(True if mlflow == 'default' else mlflow), 'transferlab', name=out.name, tags={'transferlab.study': str(out)})
+            study.log_params(dict(config=str(config), runs=len(exps), executor='ray' if ray else 'local', **{f'axis_{k}': v for k, v in cfg['axes'].items()}))
+        with study if study is not None else contextlib.nullcontext():
+            run_grid(exps, out, resume=True, budget_minutes=budget, on_row=line, tracking=study, executor='local' if ray is None else 'ray',
+                     address=None if ray in (None, 'local') else ray, cpus_per_run=cpus_per_run, gpus_per_run=gpus_per_run)
+            results = read_results(csv).set_index('id').loc[[e.id for e in exps]].reset_index()
+            _write_report(results, out)
+            if study is not None: study.log_files(out, ['results.csv', 'report.md', 'report.html'])
     if not (results.status == 'done').any():
         raise RuntimeError(f"all {len(results)} runs failed or were skipped; first: {results.status.iloc[0]} (see {csv})")
     return results
@@ -530,7 +590,7 @@ def _write_report(results, out:Path, by:str='best', top:int=3, html:Path=None) -
     print(md)
     return md
 
-# %% ../nbs/06_cli.ipynb #b24c240b
+# %% ../nbs/06_cli.ipynb #dbbb3d9d
 def cli_report(study:str, # A study folder written by `transferlab grid`
                by:str='best', # Column of results.csv to rank by (best: each run's monitored metric)
                top:int=3, # Loss curves of this many runs
@@ -545,7 +605,7 @@ def cli_report(study:str, # A study folder written by `transferlab grid`
     if by not in results.columns: raise ValueError(f"--by {by!r} is not a column of {csv}; e.g. best, final, valid_loss, epoch_s")
     return _write_report(results, d, by=by, top=top, html=Path(html).expanduser() if html else None)
 
-# %% ../nbs/06_cli.ipynb #2bc74bd3
+# %% ../nbs/06_cli.ipynb #73c01f6a
 def cli_demo(out:str='transferlab-demo', # Folder for metrics.json, the model and log.csv
              epochs:int=15, # Training epochs
              size:int=64, # Image size in pixels
@@ -601,7 +661,7 @@ def _writable(out:Path):
     except OSError as e: raise PermissionError(f"--out {out}: cannot write there ({e.strerror or e}); pass a folder you can write to") from None
     yield
 
-# %% ../nbs/06_cli.ipynb #fd3484e3
+# %% ../nbs/06_cli.ipynb #cd903fc7
 COMMANDS = {'train': cli_train, 'evaluate': cli_evaluate, 'predict': cli_predict, 'export': cli_export, 'serve': cli_serve,
             'lr-find': cli_lr_find, 'audit': cli_audit, 'gradcam': cli_gradcam, 'grid': cli_grid, 'report': cli_report, 'demo': cli_demo}
 
@@ -636,7 +696,78 @@ def _no_progress_bars(quiet:bool):
     try: yield
     finally: defaults.callbacks = saved
 
-# %% ../nbs/06_cli.ipynb #6f58e6a1
+# %% ../nbs/06_cli.ipynb #af5313c3
+def _without(argv:list, opt:str) -> list:
+    "`argv` less `opt` and its value (`--opt N` or `--opt=N`)."
+    out, skip = [], False
+    for a in argv:
+        if skip: skip = False; continue
+        if a == opt: skip = True; continue
+        if a.startswith(opt + '='): continue
+        out.append(a)
+    return out
+
+def _rank_failure(err, processes:int, logs:Path, out:Path) -> str:
+    "One line for a failed multi-process run: which rank failed and how, and what became of the output."
+    import signal as sig
+    fails = sorted(err.failures.items(), key=lambda kv: (kv[1].exitcode >= 0 or kv[1].exitcode == -sig.SIGTERM, kv[0]))
+    rank, f = fails[0]   # a rank killed by a signal (other than the launcher's own SIGTERM) first, then the lowest rank
+    said = [l for r in (rank, 0) for l in (logs/f'rank{r}.err').read_text(errors='replace').splitlines()
+            if (logs/f'rank{r}.err').exists() and l.startswith('transferlab train: error: ')]
+    if f.exitcode < 0:
+        how = f"rank {rank} of {processes} was killed by {sig.Signals(-f.exitcode).name}"
+        stage = out/'.incomplete'
+        old = f"the model already in {out} is untouched; " if (out/'model.json').exists() else ''
+        return (f"{how}; {old}this run's partial output is in {stage}"
+                + (" (--resume continues it)" if (stage/'models'/'checkpoint.json').exists() else ''))
+    return said[0][len('transferlab train: error: '):] if said else f"rank {rank} of {processes} exited with code {f.exitcode} (its log: {logs/f'rank{rank}.err'})"
+
+def spawn_train(argv:list, # `transferlab train` arguments (with or without --processes)
+                processes:int, # How many processes
+                out:str|Path, # The run's --out (for the failure message)
+               ) -> int: # Exit code
+    "Run `transferlab train` in `processes` processes through torchrun's launcher; rank 0 prints, every rank's errors go to a log."
+    from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+    from torch.distributed.elastic.multiprocessing import DefaultLogsSpecs, Std
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from transferlab.parallel import free_port
+    import logging, torch
+    logs = Path(tempfile.mkdtemp(prefix='transferlab-ranks-'))
+    gpu = torch.cuda.is_available()
+    env = dict(OMP_NUM_THREADS=str(max(1, (os.cpu_count() or 1) // processes))) if not gpu else {}
+    if not gpu: env['GLOO_SOCKET_IFNAME'] = 'lo'
+    cfg = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=processes, run_id=f'transferlab-{os.getpid()}', rdzv_backend='c10d',
+                       rdzv_endpoint=f'127.0.0.1:{free_port()}', max_restarts=0, monitor_interval=0.2, start_method='spawn',
+                       logs_specs=DefaultLogsSpecs(log_dir=str(logs), redirects={r: Std.ERR if r == 0 else Std.ALL for r in range(processes)}))
+    quiet = [logging.getLogger(n) for n in ('torch.distributed.elastic', 'torch.distributed.launcher')]
+    levels = [q.level for q in quiet]
+    for q in quiet: q.setLevel(logging.CRITICAL)
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        elastic_launch(cfg, sys.executable)('-m', 'transferlab.cli', 'train', *_without(argv, '--processes'))
+        code = 0
+    except ChildFailedError as e:
+        _collect_logs(logs, processes)
+        print(f"transferlab train: error: {_rank_failure(e, processes, logs, Path(out).expanduser())}", file=sys.stderr)
+        code = 1
+    finally:
+        for q, l in zip(quiet, levels): q.setLevel(l)
+        for k, v in old.items():
+            if v is None: os.environ.pop(k, None)
+            else: os.environ[k] = v
+    if code == 0:
+        _collect_logs(logs, processes)
+        err = (logs/'rank0.err').read_text(errors='replace') if (logs/'rank0.err').exists() else ''
+        if err.strip(): print(err.rstrip(), file=sys.stderr)   # rank 0's warnings
+        shutil.rmtree(logs, ignore_errors=True)
+    return code
+
+def _collect_logs(logs:Path, processes:int):
+    "Move the launcher's per-rank log files (in nested attempt folders) to `logs/rank{r}.err`."
+    for r in range(processes):
+        for f in sorted(logs.rglob(f'attempt_*/{r}/stderr.log')): shutil.copyfile(f, logs/f'rank{r}.err')
+
 def main(argv:list=None, # Arguments (default: `sys.argv[1:]`)
         ) -> int: # Exit code
     "Entry point of the `transferlab` console script."
@@ -652,6 +783,8 @@ def main(argv:list=None, # Arguments (default: `sys.argv[1:]`)
     func = COMMANDS[name]
     try: args = vars(command_parser(func, f'transferlab {name}').parse_args(rest))
     except SystemExit as e: return e.code or 0
+    if args.get('processes', 1) > 1 and int(os.environ.get('WORLD_SIZE', 1)) == 1:   # not under a launcher already: start the processes
+        return spawn_train(rest, args['processes'], args['out'])
     in_notebook = 'ipykernel' in sys.modules or 'execnb' in sys.modules
     if not in_notebook:
         import matplotlib; matplotlib.use('Agg')   # commands write image files; no windows
@@ -676,3 +809,6 @@ def main(argv:list=None, # Arguments (default: `sys.argv[1:]`)
             warnings.formatwarning = fmt
             if old is not None: signal.signal(signal.SIGTERM, old)
     return 0
+
+# %% ../nbs/06_cli.ipynb #f70a9a54
+if __name__ == '__main__' and '__file__' in globals(): sys.exit(main())   # `python -m transferlab.cli`: how launchers start each process

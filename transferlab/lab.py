@@ -20,10 +20,12 @@ from .train import make_learner
 from .recipes import fine_tune, TrainResult
 from .persist import save_classifier, load_classifier
 from .interpret import overfit_metric
+from .tracking import TrackedRun, tracking_uri, log_result
 
 # %% auto #0
-__all__ = ['RESULT_COLUMNS', 'Experiment', 'grid', 'read_results', 'run_grid', 'sweep_lrs', 'lr_sweep', 'plot_lr_sweep',
-           'compare_precision', 'bench_workers', 'markdown_table', 'ranked', 'report', 'best', 'train_two_stage']
+__all__ = ['RESULT_COLUMNS', 'EXECUTORS', 'Experiment', 'grid', 'read_results', 'run_grid', 'sweep_lrs', 'lr_sweep',
+           'plot_lr_sweep', 'compare_precision', 'bench_workers', 'markdown_table', 'ranked', 'report', 'best',
+           'train_two_stage']
 
 # %% ../nbs/05_lab.ipynb #7f6e4e6c
 @dataclasses.dataclass
@@ -124,37 +126,106 @@ def _append(csv:Path, row:dict) -> pd.DataFrame:
     return df
 
 # %% ../nbs/05_lab.ipynb #54ebe3d3
+def _run_one(e:Experiment, out:str|Path, save_models:bool=True, show:bool=False, deadline:float=None, tracking:dict=None) -> dict:
+    "Train one experiment into `out/<id>` and return its results row (raises what the run raised); `tracking`: where MLflow runs go."
+    out = Path(out)
+    if deadline is not None and time.time() > deadline: return _row(e, status='skipped: budget')
+    run = TrackedRun(tracking['uri'], tracking['experiment'], name=e.id, parent=tracking['parent']) if tracking else None
+    with run if run is not None else contextlib.nullcontext():
+        if run is not None: run.log_params({k: v for k, v in e.settings().items() if k != 'extra'} | e.extra)
+        learn = make_learner(_dls_for(e), e.arch, pretrained=e.pretrained, freeze=e.freeze, opt_func=e.opt_func, precision=e.precision, path=out/e.id)
+        torch.manual_seed(e.seed)
+        with contextlib.ExitStack() as quiet:
+            if not show:   # fastai prints each new best model
+                for c in (learn.no_bar(), learn.no_logging(), contextlib.redirect_stdout(io.StringIO())): quiet.enter_context(c)
+            res = fine_tune(learn, e.epochs, freeze_epochs=e.freeze_epochs, lr=e.lr,
+                            **{'verbose': show, **e.extra, **({'on_epoch': run.log_row} if run is not None else {})})
+        if save_models: save_classifier(learn, out/e.id/'model')
+        if run is not None: log_result(run, res, out/e.id)
+    return _row(e, res)
+
+def _failed(e:Experiment, why:str) -> dict: return _row(e, status=f"failed: {why}"[:300])
+
+def _run_local(todo:list, out:Path, record, save_models:bool, show:bool, deadline:float, stop_on_error:bool, tracking):
+    for e in todo:
+        try: row = _run_one(e, out, save_models, show, deadline, tracking)
+        except KeyboardInterrupt: raise
+        except Exception as err:
+            if stop_on_error: raise
+            row = _failed(e, f"{type(err).__name__}: {error_message(err)}")
+        record(row)
+
+def _ray():
+    try: import ray
+    except ImportError: raise ImportError("run_grid(executor='ray') needs Ray: pip install 'transferlab[scale]'") from None
+    return ray
+
+def _run_ray(todo:list, out:Path, record, save_models:bool, deadline:float, stop_on_error:bool, tracking, address:str|None,
+             cpus_per_run:float, gpus_per_run:float):
+    "Each experiment a Ray task; rows are written here, on the driver, as tasks finish."
+    ray = _ray()
+    from transferlab.lab import _run_one as body   # the installed module's: Ray workers import it by name
+    ours = not ray.is_initialized()
+    if ours: ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    try:
+        task = ray.remote(body).options(num_cpus=cpus_per_run, num_gpus=gpus_per_run, max_retries=0)
+        refs = {task.options(name=f"transferlab:{e.id}").remote(e, str(out), save_models, False, deadline, tracking): e for e in todo}
+        pending = list(refs)
+        while pending:
+            (ref,), pending = ray.wait(pending, num_returns=1)
+            e = refs[ref]
+            try: row = ray.get(ref)
+            except ray.exceptions.RayTaskError as err:   # the run raised: its own error
+                if stop_on_error: raise err.as_instanceof_cause() from None
+                cause = err.cause if getattr(err, 'cause', None) is not None else err
+                row = _failed(e, f"{type(cause).__name__}: {error_message(cause)}")
+            except ray.exceptions.RayError as err:       # the worker died (killed, out of memory) or the node was lost
+                if stop_on_error: raise
+                row = _failed(e, f"the Ray worker running it died ({type(err).__name__}); run again to retry it")
+            record(row)
+    finally:
+        if ours: ray.shutdown()
+
+EXECUTORS = ('local', 'ray')
+
 def run_grid(experiments:list, # From `grid`, or any list of `Experiment`
              path:str|Path, # Study folder: results.csv and one folder per run
              resume:bool=True, # Skip experiments already `done` in results.csv
              stop_on_error:bool=False, # Raise instead of recording a failed run
              budget_minutes:float=None, # Start no new run after this much time
              save_models:bool=True, # Save each run's model (needed by `best`)
-             show:bool=False, # Show fastai's progress bars
+             show:bool=False, # Show fastai's progress bars (this process's runs only)
+             executor:str='local', # 'local' (one run after another, here) or 'ray' (every run a Ray task)
+             address:str=None, # Ray cluster address ('auto', 'ray://host:10001'); default: a Ray started here for the study
+             cpus_per_run:float=1, # CPUs each Ray task reserves
+             gpus_per_run:float=None, # GPUs each Ray task reserves (default: 1 when this machine has one, else 0)
+             tracking:str|bool=None, # Log every run to MLflow: True (MLflow's default store) or a tracking URI (see `transferlab.tracking`)
+             on_row=None, # Called with each run's results row (a dict) once it is written
             ) -> pd.DataFrame: # One row per experiment of this study, in order
-    "Train every experiment, appending each result to `path/results.csv`; resumable."
+    "Train every experiment, here or on Ray, appending each result to `path/results.csv`; resumable."
+    if executor not in EXECUTORS: raise ValueError(f"executor={executor!r}; choose from {', '.join(EXECUTORS)}")
     out = Path(path).expanduser(); out.mkdir(parents=True, exist_ok=True)
-    csv, t0 = out/'results.csv', time.perf_counter()
+    csv = out/'results.csv'
     ids = [e.id for e in experiments]
     if len(set(ids)) != len(ids): raise ValueError("experiment ids must be unique")
     done = set(read_results(csv).query("status == 'done'").id) if resume and csv.exists() else set()
-    for e in experiments:
-        if e.id in done: continue
-        if budget_minutes is not None and time.perf_counter() - t0 > budget_minutes*60:
-            _append(csv, _row(e, status='skipped: budget')); continue
-        try:
-            learn = make_learner(_dls_for(e), e.arch, pretrained=e.pretrained, freeze=e.freeze, opt_func=e.opt_func, precision=e.precision, path=out/e.id)
-            torch.manual_seed(e.seed)
-            with contextlib.ExitStack() as quiet:
-                if not show:   # fastai prints each new best model
-                    for c in (learn.no_bar(), learn.no_logging(), contextlib.redirect_stdout(io.StringIO())): quiet.enter_context(c)
-                res = fine_tune(learn, e.epochs, freeze_epochs=e.freeze_epochs, lr=e.lr, **{'verbose': show, **e.extra})
-            if save_models: save_classifier(learn, out/e.id/'model')
-            _append(csv, _row(e, res))
-        except KeyboardInterrupt: raise
-        except Exception as err:
-            if stop_on_error: raise
-            _append(csv, _row(e, status=f"failed: {type(err).__name__}: {error_message(err)}"[:300]))
+    todo = [e for e in experiments if e.id not in done]
+    deadline = None if budget_minutes is None else time.time() + budget_minutes*60
+    def record(row:dict):
+        _append(csv, row)
+        if on_row is not None: on_row(row)
+    study = tracking if isinstance(tracking, TrackedRun) else None   # a caller's parent run, or one made (and ended) here
+    if study is None and tracking_uri(tracking) is not None:
+        study = TrackedRun(tracking_uri(tracking), 'transferlab', name=out.name, tags={'transferlab.study': str(out)})
+    spec = dict(uri=study.uri, experiment=study.experiment, parent=study.run_id) if study is not None else None
+    try:
+        if executor == 'ray' and todo:
+            gpus = gpus_per_run if gpus_per_run is not None else (1 if torch.cuda.is_available() else 0)
+            _run_ray(todo, out, record, save_models, deadline, stop_on_error, spec, address, cpus_per_run, gpus)
+        else: _run_local(todo, out, record, save_models, show, deadline, stop_on_error, spec)
+    finally:
+        if study is not None and study is not tracking:
+            study.log_files(out, ['results.csv']); study.end()
     df = read_results(csv)
     return df.set_index('id').loc[[i for i in ids if i in set(df.id)]].reset_index()
 
@@ -314,7 +385,7 @@ def best(results:pd.DataFrame, # From `run_grid`
     if not len(board): raise ValueError("no finished run to choose from")
     return load_classifier(Path(path)/board.id.iloc[0]/'model')
 
-# %% ../nbs/05_lab.ipynb #8ae93748
+# %% ../nbs/05_lab.ipynb #955b8612
 def _frame(dls:DataLoaders) -> pd.DataFrame:
     "Every item of `dls` as (path, label, is-validation), in the order of its datasets."
     rows = []
@@ -330,7 +401,7 @@ def _part(df:pd.DataFrame, arch:str, path:Path, kw:dict, ft:dict, pretrained:boo
     with learn.no_bar(), learn.no_logging(): res = fine_tune(learn, verbose=False, **ft)
     return learn, res
 
-# %% ../nbs/05_lab.ipynb #6e093544
+# %% ../nbs/05_lab.ipynb #77da64dc
 def train_two_stage(dls:DataLoaders, # Single-label data (any builder's)
                     groups:list, # Lists of class names, e.g. from `suggest_groups`
                     arch:str='resnet34', # Architecture of every part
