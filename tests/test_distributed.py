@@ -41,8 +41,9 @@ if rank is not None:   # a worker started by the launcher: record every write un
         return _osopen(path, flags, *a, **k)
     os.open = osopen
     for name in ('replace', 'rename', 'mkdir', 'unlink', 'remove', 'rmdir'):
-        def wrapped(*a, _f=getattr(os, name), **k):
-            note(a[0]); return _f(*a, **k)
+        def wrapped(*a, _f=getattr(os, name), _mk=name == 'mkdir', **k):
+            if not (_mk and os.path.isdir(a[0])): note(a[0])   # making a folder that exists changes nothing
+            return _f(*a, **k)
         setattr(os, name, wrapped)
 """
 

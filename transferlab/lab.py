@@ -168,7 +168,7 @@ def _run_ray(todo:list, out:Path, record, save_models:bool, deadline:float, stop
     ours = not ray.is_initialized()
     if ours: ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
     try:
-        task = ray.remote(body).options(num_cpus=cpus_per_run, num_gpus=gpus_per_run, max_retries=0)
+        task = ray.remote(num_cpus=cpus_per_run, num_gpus=gpus_per_run, max_retries=0)(body)
         refs = {task.options(name=f"transferlab:{e.id}").remote(e, str(out), save_models, False, deadline, tracking): e for e in todo}
         pending = list(refs)
         while pending:
@@ -385,7 +385,7 @@ def best(results:pd.DataFrame, # From `run_grid`
     if not len(board): raise ValueError("no finished run to choose from")
     return load_classifier(Path(path)/board.id.iloc[0]/'model')
 
-# %% ../nbs/05_lab.ipynb #955b8612
+# %% ../nbs/05_lab.ipynb #d59fda07
 def _frame(dls:DataLoaders) -> pd.DataFrame:
     "Every item of `dls` as (path, label, is-validation), in the order of its datasets."
     rows = []
@@ -401,7 +401,7 @@ def _part(df:pd.DataFrame, arch:str, path:Path, kw:dict, ft:dict, pretrained:boo
     with learn.no_bar(), learn.no_logging(): res = fine_tune(learn, verbose=False, **ft)
     return learn, res
 
-# %% ../nbs/05_lab.ipynb #77da64dc
+# %% ../nbs/05_lab.ipynb #e725255b
 def train_two_stage(dls:DataLoaders, # Single-label data (any builder's)
                     groups:list, # Lists of class names, e.g. from `suggest_groups`
                     arch:str='resnet34', # Architecture of every part

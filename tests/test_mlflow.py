@@ -1,0 +1,102 @@
+"""MLflow tracking from the command line, read back with MLflow's own client: against a local store (MLflow's
+default, a SQLite file in the working directory, and the older `file:` store) and against a real `mlflow
+server` started here on 127.0.0.1."""
+import json, os, socket, subprocess, sys, time, urllib.request
+from pathlib import Path
+import pandas as pd
+import pytest
+
+mlflow = pytest.importorskip('mlflow')
+TINY = ['--no-pretrained', '--arch', 'resnet18', '--size', '32', '--bs', '16', '--lr', '3e-3', '--no-report']
+
+@pytest.fixture(scope='module')
+def shapes(tmp_path_factory):
+    from transferlab.datasets import shapes_folder
+    return shapes_folder(tmp_path_factory.mktemp('data')/'shapes', n_per_class=10, size=32)
+
+def the_run(uri:str, name:str):
+    c = mlflow.MlflowClient(uri)
+    runs = c.search_runs([c.get_experiment_by_name('transferlab').experiment_id], filter_string=f"attributes.run_name = '{name}'")
+    assert len(runs) == 1, [r.info.run_name for r in runs]
+    return c, runs[0]
+
+def check_train_run(uri:str, out:Path):
+    "Params, per-epoch metrics (exactly history.csv) and artifacts (byte for byte) of a `train --mlflow` run."
+    c, run = the_run(uri, out.name)
+    assert run.info.status == 'FINISHED'
+    p = run.data.params
+    assert (p['arch'], p['lr'], p['epochs'], p['size'], p['bs'], p['pretrained']) == ('resnet18', '0.003', '2', '32', '16', 'False')
+    h = pd.read_csv(out/'history.csv')
+    for col in ('train_loss', 'valid_loss', 'accuracy', 'f1_macro'):
+        got = c.get_metric_history(run.info.run_id, col)
+        assert [m.step for m in got] == h.epoch.tolist()
+        assert [m.value for m in got] == pytest.approx(h[col].tolist(), abs=1e-12)
+    res = json.loads((out/'result.json').read_text())
+    assert run.data.metrics[f"best_{res['monitor']}"] == pytest.approx(res['best'][res['monitor']])
+    names = sorted(a.path for a in c.list_artifacts(run.info.run_id))
+    assert names == ['history.csv', 'model.json', 'model.safetensors', 'result.json'], names
+    local = Path(c.download_artifacts(run.info.run_id, 'model.safetensors', str(out.parent/'download')))
+    assert local.read_bytes() == (out/'model.safetensors').read_bytes()
+
+def test_train_default_store_and_file_store(cli, shapes, tmp_path, monkeypatch):
+    env = {k: v for k, v in os.environ.items() if k != 'MLFLOW_TRACKING_URI'}
+    r = cli('train', shapes, *TINY, '--epochs', '2', '--out', tmp_path/'run', '--mlflow', cwd=tmp_path, env=env)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path/'mlflow.db').is_file()          # MLflow's default store (3.7+): ./mlflow.db
+    check_train_run(f"sqlite:///{tmp_path/'mlflow.db'}", tmp_path/'run')
+    uri = f"file:{tmp_path/'mlruns'}"   # MLflow's older file store refuses new runs unless MLFLOW_ALLOW_FILE_STORE is set: its message, nothing written
+    r = cli('train', shapes, *TINY, '--epochs', '2', '--out', tmp_path/'filed', '--mlflow', uri, env=env)
+    assert r.returncode == 1 and 'MLFLOW_ALLOW_FILE_STORE=true' in r.stderr.splitlines()[-1] and not (tmp_path/'filed').exists(), r.stderr
+    r = cli('train', shapes, *TINY, '--epochs', '2', '--out', tmp_path/'filed', '--mlflow', uri, env={**env, 'MLFLOW_ALLOW_FILE_STORE': 'true'})
+    assert r.returncode == 0, r.stderr
+    monkeypatch.setenv('MLFLOW_ALLOW_FILE_STORE', 'true')   # to read it back here
+    check_train_run(uri, tmp_path/'filed')
+
+def test_failed_train_is_marked_failed(cli, shapes, tmp_path):
+    uri = f"sqlite:///{tmp_path/'m.db'}"
+    r = cli('train', shapes, *TINY, '--epochs', '2', '--budget-minutes', '0', '--out', tmp_path/'late', '--mlflow', uri)
+    assert r.returncode == 1
+    assert the_run(uri, 'late')[1].info.status == 'FAILED'
+
+def free_port():
+    with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
+
+@pytest.fixture
+def server(tmp_path):
+    port = free_port()
+    exe = Path(sys.executable).parent/'mlflow'
+    proc = subprocess.Popen([str(exe), 'server', '--host', '127.0.0.1', '--port', str(port), '--workers', '1',
+                             '--backend-store-uri', f"sqlite:///{tmp_path/'server.db'}", '--artifacts-destination', str(tmp_path/'artifacts')],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    url, t0 = f'http://127.0.0.1:{port}', time.time()
+    while True:
+        try:
+            if urllib.request.urlopen(url + '/health', timeout=2).status == 200: break
+        except OSError: pass
+        assert proc.poll() is None, proc.stderr.read()
+        assert time.time() - t0 < 120, "mlflow server did not start"
+        time.sleep(0.5)
+    yield url
+    proc.terminate()
+    try: proc.wait(timeout=20)
+    except subprocess.TimeoutExpired: proc.kill()
+
+def test_grid_on_a_tracking_server(cli, shapes, tmp_path, server):
+    cfg = tmp_path/'study.yaml'
+    cfg.write_text(f"base: {{data: {shapes}, arch: resnet18, pretrained: false, epochs: 1, freeze_epochs: 0, size: 32, bs: 16}}\n"
+                   "axes: {lr: [0.001, 0.003]}\n")
+    r = cli('grid', cfg, '--out', tmp_path/'study', '--mlflow', server)
+    assert r.returncode == 0, r.stderr
+    c, parent = the_run(server, 'study')
+    assert parent.data.params['runs'] == '2' and parent.info.status == 'FINISHED'
+    assert sorted(a.path for a in c.list_artifacts(parent.info.run_id)) == ['report.html', 'report.md', 'results.csv']
+    kids = c.search_runs([parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    assert sorted(k.info.run_name for k in kids) == ['1e-3', '3e-3']
+    for k in kids:
+        h = pd.read_csv(tmp_path/'study'/k.info.run_name/'history.csv')
+        got = c.get_metric_history(k.info.run_id, 'valid_loss')
+        assert [m.value for m in got] == pytest.approx(h.valid_loss.tolist(), abs=1e-12)
+        assert k.data.params['lr'] == {'1e-3': '0.001', '3e-3': '0.003'}[k.info.run_name]
+        assert 'model.safetensors' in [a.path for a in c.list_artifacts(k.info.run_id)]
+    results = c.download_artifacts(parent.info.run_id, 'results.csv', str(tmp_path/'dl'))
+    assert Path(results).read_bytes() == (tmp_path/'study'/'results.csv').read_bytes()
