@@ -7,16 +7,18 @@ Docs: https://transferlab.github.io/transferlab/all.html.md"""
 # %% auto #0
 __all__ = []
 
-# %% ../nbs/07_all.ipynb #0a6f3615
+# %% ../nbs/07_all.ipynb #5cfb9548
 from .core import *
 from .datasets import *
 from .labels import *
 from .images import *
 from .cache import *
 from .data import *
+from .parallel import *
 from .archs import *
 from .train import *
 from .recipes import *
+from .tracking import *
 from .persist import *
 from .predict import *
 from .interpret import *
@@ -25,7 +27,7 @@ from .runtime import *
 from .export import *
 from .lab import *
 
-# %% ../nbs/07_all.ipynb #53ce70e5
-from . import core, datasets, labels, images, cache, data, archs, train, recipes, persist, predict, interpret, evaluate, runtime, export, lab
-_MODULES = (core, datasets, labels, images, cache, data, archs, train, recipes, persist, predict, interpret, evaluate, runtime, export, lab)
+# %% ../nbs/07_all.ipynb #bf57697e
+from . import core, datasets, labels, images, cache, data, parallel, archs, train, recipes, tracking, persist, predict, interpret, evaluate, runtime, export, lab
+_MODULES = (core, datasets, labels, images, cache, data, parallel, archs, train, recipes, tracking, persist, predict, interpret, evaluate, runtime, export, lab)
 __all__ = [n for m in _MODULES for n in m.__all__ if n != 'main']   # the runtime's command-line entry stays in its module
