@@ -6,7 +6,7 @@ agree to float rounding (1e-5), and metrics computed from all predictions (F1) a
 over the validation set (valid_loss, accuracy) include the one image repeated to make the two shares of the
 25 validation images equal (13 each), so they differ by up to about one image's weight: within 0.05.
 """
-import os, signal, subprocess, sys, time
+import json, os, signal, subprocess, sys, time
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -108,3 +108,20 @@ def test_killed_rank_fails_clearly_and_resumes(cli, shapes, tmp_path):
     assert h.epoch.tolist() == list(range(6))
     pd.testing.assert_frame_equal(h.iloc[:k].drop(columns='seconds'), done.iloc[:k].drop(columns='seconds'))
     assert f"epoch {k + 1}/6" in again.stdout and "epoch 1/6" not in again.stdout
+
+def test_under_torchrun(cli, shapes, tmp_path):
+    "The same command under a launcher of the user's own (torchrun, as a multi-node job would start it): it joins the launcher's processes."
+    one = cli('train', shapes, *SAME, '--epochs', '1', '--out', tmp_path/'one')
+    assert one.returncode == 0, one.stderr
+    r = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nnodes', '1', '--nproc-per-node', '2', '--master-addr', '127.0.0.1',
+                        '--master-port', str(_port()), '-m', 'transferlab.cli', 'train', str(shapes), *SAME, '--epochs', '1', '--out', str(tmp_path/'tr')],
+                       capture_output=True, text=True, timeout=600, env={**os.environ, 'OMP_NUM_THREADS': '1', 'GLOO_SOCKET_IFNAME': 'lo'})
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.count('epoch 1/1') == 1, r.stdout   # rank 0 prints, once
+    w1, w2 = weights(tmp_path/'one'), weights(tmp_path/'tr')
+    for k in w1: np.testing.assert_allclose(w1[k], w2[k], atol=1e-5, err_msg=k)
+    assert json.loads((tmp_path/'tr'/'result.json').read_text())['processes'] == 2
+
+def _port():
+    import socket
+    with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]

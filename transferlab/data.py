@@ -11,6 +11,7 @@ from collections import Counter
 from pathlib import Path
 import numpy as np
 import pandas as pd
+from .core import _python_strings; _python_strings()   # strings that can hold any file name (see transferlab.core)
 import torch
 from fastcore.basics import listify, store_attr
 from fastcore.meta import delegates
@@ -122,7 +123,7 @@ def _check_folder(path:Path, valid_name:str|None) -> Path:
     "Raise a clear error unless `path` holds one sub-folder of images per class."
     path = Path(path).expanduser()
     if not path.is_dir(): raise FileNotFoundError(f"{path}: no such folder; pass the folder that holds one sub-folder per class")
-    if not get_image_files(path): raise ValueError(f"{path}: no images found (extensions .jpg, .png, ...); pass the folder that holds one sub-folder per class")
+    if not image_files(path): raise ValueError(f"{path}: no images found (extensions .jpg, .png, ...); pass the folder that holds one sub-folder per class")
     if valid_name is not None and not (path/valid_name).is_dir():
         raise FileNotFoundError(f"{path/valid_name}: no such folder; valid_name={valid_name!r} must name the validation sub-folder")
     return path
@@ -165,7 +166,7 @@ def folder_block(valid_pct:float=0.2, # Fraction of images held out for validati
                  aug:str|list='default', # Augmentation preset (see `batch_transforms`) or a list of batch transforms
                  seed:int=42, # Seed of the split
                  stratify:bool=True, # Keep each class's share in both parts
-                 get_items=get_image_files, # Function listing the images under `path`
+                 get_items=image_files, # Function listing the images under `path` (default: the formats Pillow reads, sorted)
                  files:list=None, # The files `get_items` returns, to cache them (default: no cache)
                  cache:bool|str='auto', # Decode once into a `DecodedCache` ('auto': when it fits its budget)
                 ) -> DataBlock:
@@ -257,7 +258,7 @@ def folder_dls(path:str|Path, # Folder with one sub-folder of images per class
     "Single-label `DataLoaders` from an image folder, checking the folder and its files first."
     _check_loader_args(bs, num_workers)
     path = _check_folder(path, valid_name)
-    files = _drop_bad(get_image_files(path), skip_bad)
+    files = _drop_bad(image_files(path), skip_bad)
     labels = _parent_labels(files)
     _check_classes(labels, path)
     block = folder_block(valid_pct=valid_pct, valid_name=valid_name, size=size, presize=presize, aug=aug, seed=seed,

@@ -10,6 +10,7 @@ import gzip, hashlib, json, math, os, shutil, tempfile, urllib.request
 from pathlib import Path
 import numpy as np
 import pandas as pd
+from .core import _python_strings; _python_strings()   # strings that can hold any file name (see transferlab.core)
 from PIL import Image, ImageDraw
 from .core import atomic_folder, atomic_write
 
@@ -217,7 +218,7 @@ def shapes_tags(path:str|Path=None, # Where to write; default: a cached folder u
         pd.DataFrame(rows, columns=['ImageID', 'Tags', 'Shapes']).to_csv(root/'tags.csv', index=False)
     return _cached('tags', dict(n=n, size=size, empty_frac=empty_frac, max_shapes=max_shapes, seed=seed), build, path, force)
 
-# %% ../nbs/00_datasets.ipynb #709f93e7
+# %% ../nbs/00_datasets.ipynb #4a58064d
 FASHION_CLASSES = ('tshirt_top', 'trouser', 'pullover', 'dress', 'coat', 'sandal', 'shirt', 'sneaker', 'bag', 'ankle_boot')
 FASHION_FILES = ('train-images-idx3-ubyte.gz', 'train-labels-idx1-ubyte.gz', 't10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz')
 FASHION_URL = 'http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/'
@@ -248,7 +249,7 @@ def _idx(fn:Path) -> np.ndarray:
     dims = [int.from_bytes(b[4 + 4*i:8 + 4*i], 'big') for i in range(nd)]
     return np.frombuffer(b, np.uint8, offset=4 + 4*nd).reshape(dims)
 
-# %% ../nbs/00_datasets.ipynb #031d0c26
+# %% ../nbs/00_datasets.ipynb #0b72d829
 def _long_tail(n:int, ratio:float, k:int) -> list:
     "Images per class, from `n` down to `n/ratio`, geometrically."
     return [max(1, int(round(n*ratio**(-r/max(k - 1, 1))))) for r in range(k)]

@@ -8,6 +8,7 @@ Docs: https://transferlab.github.io/transferlab/interpret.html.md"""
 from __future__ import annotations
 import numpy as np
 import pandas as pd
+from .core import _python_strings; _python_strings()   # strings that can hold any file name (see transferlab.core)
 import torch
 import torch.nn.functional as F
 from torch import nn

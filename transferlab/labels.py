@@ -12,6 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 import numpy as np
 import pandas as pd
+from .core import _python_strings; _python_strings()   # strings that can hold any file name (see transferlab.core)
 import simplemma
 from fastcore.basics import patch
 from .core import write_text
@@ -224,13 +225,13 @@ def from_one_hot(df:pd.DataFrame, # One column per label, values 0/1 (or boolean
     cols = [str(c) for c in df.columns]
     return pd.Series([delim.join(c for c, v in zip(cols, row) if v) for row in values], index=df.index, dtype=object)
 
-# %% ../nbs/01_labels.ipynb #49686449
+# %% ../nbs/01_labels.ipynb #3ed68d1f
 def one_hot(*args, **kwargs):
     "Deprecated: use `one_hot_frame` (this name is fastai's `one_hot`)."
     warnings.warn("transferlab.labels.one_hot is deprecated; use one_hot_frame", DeprecationWarning, stacklevel=2)
     return one_hot_frame(*args, **kwargs)
 
-# %% ../nbs/01_labels.ipynb #cd9b1e3c
+# %% ../nbs/01_labels.ipynb #7df09e7e
 _TRUE, _FALSE = {'1', '1.0', 'true', 'yes', 'y'}, {'0', '0.0', 'false', 'no', 'n', ''}
 
 def _flag(v, col:str, row:int) -> bool:
