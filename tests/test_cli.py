@@ -59,11 +59,14 @@ def test_interrupt_leaves_nothing_half_written(cli, tmp_path):
     def training():  # the staging folder's log has a line for a finished epoch
         logs = [f/'log.csv' for f in tmp_path.iterdir() if f.name.startswith('.demo.')]
         return any(l.exists() and len(l.read_text().splitlines()) >= 3 for l in logs)
-    deadline = time.time() + 180
-    while time.time() < deadline and not training(): time.sleep(0.2)
-    assert training(), "training did not start"
-    p.send_signal(signal.SIGINT)
-    _, err = p.communicate(timeout=120)
+    try:
+        deadline = time.time() + 180
+        while time.time() < deadline and not training() and p.poll() is None: time.sleep(0.2)
+        assert training(), f"training did not start: {p.poll()}"
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=120)
+    finally:
+        if p.poll() is None: p.kill(); p.communicate()
     assert p.returncode == 130, err
     assert 'interrupted' in err
     assert not out.exists() and list(tmp_path.iterdir()) == []
@@ -114,12 +117,14 @@ def test_help_lists_every_subcommand(cli):
 
 def test_train_writes_model_log_result(trained):
     out, r = trained
-    assert sorted(f.name for f in out.iterdir()) == ['.lock', 'history.csv', 'model.json', 'model.safetensors', 'models', 'result.json']
+    assert sorted(f.name for f in out.iterdir()) == ['.lock', 'confusion.png', 'curves.png', 'gradcam.png', 'history.csv', 'metrics.json', 'model.json',
+                                                     'model.safetensors', 'models', 'per_class.csv', 'pr_curves.png', 'report.html', 'result.json', 'top_losses.png']
     h, res = pd.read_csv(out/'history.csv'), json.loads((out/'result.json').read_text())
     assert len(h) == 2 and len(res['history']) == 2
     meta = json.loads((out/'model.json').read_text())
     assert meta['format'] == 'transferlab-model' and meta['vocab'] == ['circle', 'cross', 'square', 'star', 'triangle']
-    last = r.stdout.strip().splitlines()[-1]
+    last, report = r.stdout.strip().splitlines()[-2:]
+    assert report == f"report: {out/'report.html'}"
     assert last.startswith('accuracy ') and f"{h.accuracy.max():.4f}" in last and 'model.json' in last
     assert 'Better model found' not in r.stdout and '\r' not in r.stdout   # its own words, one line per epoch, no bar redraws
     assert [l.split(':')[0] for l in r.stdout.splitlines()[:2]] == ['epoch 1/2 (unfrozen)', 'epoch 2/2 (unfrozen)']
@@ -258,3 +263,17 @@ def test_train_interrupt_then_resume(cli, shapes, tmp_path):
     assert r.returncode == 0, r.stderr
     h = pd.read_csv(out/'history.csv')
     assert h.epoch.tolist() == list(range(30)) and (out/'model.json').exists() and not work.exists()
+
+def test_predict_ids_are_unique_and_map_back(cli, trained, shapes, tmp_path):
+    "Two test images with the same name in two folders: ids that tell them apart and lead back to each file; `--id name` refuses."
+    import shutil
+    out, _ = trained
+    d = tmp_path/'test'; (d/'a').mkdir(parents=True); (d/'b').mkdir()
+    src = sorted((shapes/'star').iterdir())[:2]
+    shutil.copy(src[0], d/'a'/'0.jpg'); shutil.copy(src[1], d/'b'/'0.jpg')
+    r = cli('predict', out, '--folder', d, '--out', tmp_path/'p.csv')
+    assert r.returncode == 0, r.stderr
+    ids = pd.read_csv(tmp_path/'p.csv').ImageID.tolist()
+    assert sorted(ids) == ['a/0.jpg', 'b/0.jpg'] and all((d/i).is_file() for i in ids)
+    r = cli('predict', out, '--folder', d, '--id', 'name', '--out', tmp_path/'q.csv')
+    assert r.returncode == 1 and "two images would get the id '0.jpg'" in r.stderr and not (tmp_path/'q.csv').exists(), r.stderr

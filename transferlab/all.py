@@ -7,7 +7,7 @@ Docs: https://transferlab.github.io/transferlab/all.html.md"""
 # %% auto #0
 __all__ = []
 
-# %% ../nbs/07_all.ipynb #5cfb9548
+# %% ../nbs/07_all.ipynb #0d9d9d0d
 from .core import *
 from .datasets import *
 from .labels import *
@@ -27,7 +27,7 @@ from .runtime import *
 from .export import *
 from .lab import *
 
-# %% ../nbs/07_all.ipynb #bf57697e
+# %% ../nbs/07_all.ipynb #7814d382
 from . import core, datasets, labels, images, cache, data, parallel, archs, train, recipes, tracking, persist, predict, interpret, evaluate, runtime, export, lab
 _MODULES = (core, datasets, labels, images, cache, data, parallel, archs, train, recipes, tracking, persist, predict, interpret, evaluate, runtime, export, lab)
 __all__ = [n for m in _MODULES for n in m.__all__ if n != 'main']   # the runtime's command-line entry stays in its module

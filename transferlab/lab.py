@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from .core import _python_strings; _python_strings()   # strings that can hold any file name (see transferlab.core)
 import torch
-from fastai.vision.all import DataLoaders
+from fastai.vision.all import DataLoaders, Learner
 from fastcore.meta import delegates
 from .data import folder_dls, csv_dls
 from .train import is_multilabel
@@ -386,7 +386,7 @@ def best(results:pd.DataFrame, # From `run_grid`
     if not len(board): raise ValueError("no finished run to choose from")
     return load_classifier(Path(path)/board.id.iloc[0]/'model')
 
-# %% ../nbs/05_lab.ipynb #bf3d4432
+# %% ../nbs/05_lab.ipynb #ddf06ade
 def _frame(dls:DataLoaders) -> pd.DataFrame:
     "Every item of `dls` as (path, label, is-validation), in the order of its datasets."
     rows = []
@@ -402,7 +402,7 @@ def _part(df:pd.DataFrame, arch:str, path:Path, kw:dict, ft:dict, pretrained:boo
     with learn.no_bar(), learn.no_logging(): res = fine_tune(learn, verbose=False, **ft)
     return learn, res
 
-# %% ../nbs/05_lab.ipynb #f563482e
+# %% ../nbs/05_lab.ipynb #749f6f32
 def train_two_stage(dls:DataLoaders, # Single-label data (any builder's)
                     groups:list, # Lists of class names, e.g. from `suggest_groups`
                     arch:str='resnet34', # Architecture of every part
