@@ -24,3 +24,10 @@ def run_main():
         with contextlib.redirect_stdout(o), contextlib.redirect_stderr(e): code = main([str(a) for a in args])
         return types.SimpleNamespace(returncode=code, stdout=o.getvalue(), stderr=e.getvalue())
     return run
+
+def chromium():
+    "The Chromium (or Chrome) that browser tests drive: Debian's package, or $TRANSFERLAB_CHROMIUM."
+    import os
+    for name in ('chromium', 'chromium-browser', 'google-chrome'):
+        if shutil.which(name): return shutil.which(name)
+    return os.environ.get('TRANSFERLAB_CHROMIUM')

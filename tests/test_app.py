@@ -11,11 +11,7 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
 
-def _chromium():
-    import shutil
-    for name in ('chromium', 'chromium-browser', 'google-chrome'):
-        if shutil.which(name): return shutil.which(name)
-    return os.environ.get('TRANSFERLAB_CHROMIUM')
+from conftest import chromium as _chromium
 
 @pytest.fixture(scope='module')
 def model(cli, tmp_path_factory):

@@ -16,10 +16,7 @@ MODULES = [p.stem for p in sorted((ROOT/'transferlab').glob('*.py')) if not p.na
 CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
                   '--disable-component-update', '--disable-sync', '--disable-default-apps', '--disable-extensions']
 
-def _chromium():
-    for name in ('chromium', 'chromium-browser', 'google-chrome'):
-        if shutil.which(name): return shutil.which(name)
-    return os.environ.get('TRANSFERLAB_CHROMIUM')
+from conftest import chromium as _chromium
 
 @pytest.fixture(scope='module')
 def site(tmp_path_factory):

@@ -7,10 +7,7 @@ import pytest
 
 TINY = ['--no-pretrained', '--arch', 'resnet18', '--size', '32', '--bs', '16', '--lr', '3e-3']
 
-def _chromium():
-    for name in ('chromium', 'chromium-browser', 'google-chrome'):
-        if shutil.which(name): return shutil.which(name)
-    return os.environ.get('TRANSFERLAB_CHROMIUM')
+from conftest import chromium as _chromium
 
 def _images_loaded(exe, html:Path) -> tuple:
     "(images on the page, images that loaded) for `html` opened from disk in headless Chromium."
