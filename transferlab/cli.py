@@ -11,13 +11,13 @@ __all__ = ['PRECISIONS', 'SCHEDULES', 'RECIPES', 'IMBALANCE', 'AUG_NAMES', 'LR_M
            'cli_evaluate', 'cli_export', 'cli_serve', 'save_figure', 'cli_lr_find', 'cli_audit', 'cli_gradcam',
            'load_config', 'cli_grid', 'cli_report', 'cli_demo', 'spawn_train', 'main']
 
-# %% ../nbs/06_cli.ipynb #f24edf5f
+# %% ../nbs/06_cli.ipynb #49778720
 import argparse, contextlib, inspect, json, os, re, shutil, signal, sys, tempfile, time, traceback, warnings
 from pathlib import Path
 import transferlab
 from .core import error_message, write_json, write_csv, publish, FileLock, atomic_folder
 
-# %% ../nbs/06_cli.ipynb #eaf04d6c
+# %% ../nbs/06_cli.ipynb #99246c03
 PRECISIONS = ('fp32', 'fp16', 'bf16', 'auto')
 SCHEDULES = ('one_cycle', 'flat_cos', 'plateau', 'step')
 RECIPES = ('lpft', 'classic')
@@ -27,7 +27,7 @@ LR_METHODS = ('valley', 'minimum', 'steep', 'slide')
 ID_KINDS = ('relpath', 'name', 'stem')
 FIGURE_FORMATS = ('png', 'jpg', 'jpeg', 'svg', 'pdf')
 
-# %% ../nbs/06_cli.ipynb #8022cdd5
+# %% ../nbs/06_cli.ipynb #55f1f1d8
 METAVARS = dict(host='HOST', port='PORT', data='DATA', out='DIR', model='MODEL', csv='CSV', weights='FILE', plot='FILE', image='IMAGE', config='CONFIG',
                 folder='DIR', study='DIR', html='FILE', arch='ARCH', lr='LR', size='PX', presize='PX', bs='N', epochs='N',
                 freeze_epochs='N', early_stop='N', num_workers='N', num_it='N', top_k='K', n_per_class='N', budget_minutes='MIN',
@@ -46,7 +46,7 @@ def _type(anno, default):
     if isinstance(anno, str): t = {'int': int, 'float': float, 'bool': bool}.get(anno.split('|')[0].strip(), str)
     return t
 
-# %% ../nbs/06_cli.ipynb #72ba0154
+# %% ../nbs/06_cli.ipynb #178e0707
 def command_parser(func, # A command function (parameters with `# comment` docs)
                    prog:str, # The command line's program name, e.g. 'transferlab train'
                   ) -> argparse.ArgumentParser:
@@ -76,7 +76,7 @@ def command_parser(func, # A command function (parameters with `# comment` docs)
                        metavar=None if choices else METAVARS.get(name, {int: 'N', float: 'X'}.get(t, 'TEXT')))
     return p
 
-# %% ../nbs/06_cli.ipynb #1e8ed2a0
+# %% ../nbs/06_cli.ipynb #c9c0b5a8
 def _check(cond:bool, msg:str):
     if not cond: raise ValueError(msg)
 
@@ -90,7 +90,7 @@ def csv_options(csv:str=None, # Label CSV whose file names are relative to DATA 
     _check(isinstance(delim, str) and len(delim) > 0, "--delim must be a non-empty separator, e.g. ' ', ',' or '|'")
     return dict(csv=csv, fn_col=fn_col, label_col=label_col, delim=delim, suffix=suffix)
 
-# %% ../nbs/06_cli.ipynb #469842d3
+# %% ../nbs/06_cli.ipynb #edcbdfe9
 def _delegates(to):
     "fastcore's `delegates`, imported when used (fastcore is light)."
     from fastcore.meta import delegates
@@ -127,7 +127,7 @@ def dls_from_options(data:str, # Image folder (one sub-folder per class), or a l
         return folder_dls(p, valid_name=vn, **kw)
     raise FileNotFoundError(f"{p}: no such folder or CSV file; DATA is an image folder (one sub-folder per class) or a label CSV")
 
-# %% ../nbs/06_cli.ipynb #1d529b07
+# %% ../nbs/06_cli.ipynb #6551b482
 @_delegates(dls_from_options)
 def learner_from_options(data:str, # Image folder (one sub-folder per class), or a label CSV
                          arch:str='resnet34', # torchvision model name (or timm, if installed)
@@ -148,7 +148,7 @@ def learner_from_options(data:str, # Image folder (one sub-folder per class), or
     return make_learner(dls, arch, pretrained=pretrained, weights=weights, precision=precision, opt_func=opt_func,
                         freeze='head' if pretrained or weights else 'full')
 
-# %% ../nbs/06_cli.ipynb #1c11479d
+# %% ../nbs/06_cli.ipynb #3d962367
 def _thresholds(learn) -> dict:
     "Validation-tuned thresholds of a multi-label learner, with F1 before and after."
     from transferlab.train import f1_scores
@@ -176,7 +176,7 @@ class RunFailed(RuntimeError):
 RUN_FILES = ('model.json', 'model.safetensors', 'result.json', 'thresholds.json', 'history.csv', 'report.html', 'metrics.json',
              'per_class.csv', 'curves.png', 'confusion.png', 'pr_curves.png', 'top_losses.png', 'gradcam.png')
 
-# %% ../nbs/06_cli.ipynb #7177bbaa
+# %% ../nbs/06_cli.ipynb #af698759
 def _summary(res, extra:dict, out:Path, show:bool=True) -> dict:
     m, best = res.monitor, res.best_epoch
     summary = dict(monitor=m, final=res.final.get(m), best=res.best.get(m), best_epoch=best, valid_loss=res.final.get('valid_loss'),
@@ -229,7 +229,7 @@ def _stage(out:Path, resume:bool) -> Path:
     stage.mkdir(parents=True, exist_ok=True)
     return stage
 
-# %% ../nbs/06_cli.ipynb #446e484d
+# %% ../nbs/06_cli.ipynb #b226abee
 @_delegates(learner_from_options)
 def cli_train(data:str, # Image folder (one sub-folder per class), or a label CSV
               out:str='runs/train', # Folder for the model, history.csv, result.json and (multi-label) thresholds.json
@@ -298,7 +298,7 @@ def cli_train(data:str, # Image folder (one sub-folder per class), or a label CS
     return _summary(res, extra, out, show=is_main())
 cli_train.interrupted = "finished epochs are checkpointed in --out/.incomplete; run the same command with --resume to continue"
 
-# %% ../nbs/06_cli.ipynb #fc0ad855
+# %% ../nbs/06_cli.ipynb #91313d71
 def _model_stem(model:str) -> Path:
     p = Path(model).expanduser()
     if p.is_dir(): p = p/'model'
@@ -321,7 +321,7 @@ def _images(images:list, folder:str|None) -> tuple:
     if missing: raise FileNotFoundError(f"{missing[0]}: no such image file" + (f" (and {len(missing)-1} more)" if len(missing) > 1 else ''))
     return [Path(i).expanduser() for i in images], None
 
-# %% ../nbs/06_cli.ipynb #0db57e55
+# %% ../nbs/06_cli.ipynb #93b35c8a
 def cli_predict(model:str, # The folder `train` wrote, or its model.json
                 images:list=(), # Image files
                 folder:str=None, # Predict every image under this folder (recursively) instead
@@ -353,7 +353,7 @@ def cli_predict(model:str, # The folder `train` wrote, or its model.json
     print(f"{len(df)} predictions -> {out}")
     return df
 
-# %% ../nbs/06_cli.ipynb #3a9e1a9c
+# %% ../nbs/06_cli.ipynb #7eab8e05
 def _predict_exported(model, images, folder, out, id, thresh, top_k, bs):
     "`predict` with an exported ONNX model: the runtime path, no torch needed."
     from transferlab.runtime import predict_exported
@@ -364,7 +364,7 @@ def _predict_exported(model, images, folder, out, id, thresh, top_k, bs):
     print(f"{len(rows)} predictions -> {out}")
     return rows
 
-# %% ../nbs/06_cli.ipynb #61d8f3f2
+# %% ../nbs/06_cli.ipynb #3dd8bcce
 @_delegates(csv_options)
 def cli_evaluate(model:str, # The folder `train` wrote, or its model.json
                  data:str, # Labelled image folder (one sub-folder per class), or a label CSV
@@ -391,7 +391,7 @@ def cli_evaluate(model:str, # The folder `train` wrote, or its model.json
     print(f"accuracy {m['accuracy']:.4f}, macro-F1 {m['f1_macro']:.4f}, micro-F1 {m['f1_micro']:.4f} on {m['n_images']} images -> {page}")
     return m
 
-# %% ../nbs/06_cli.ipynb #be558cbb
+# %% ../nbs/06_cli.ipynb #076292eb
 def cli_export(model:str, # The folder `train` wrote, or its model.json
                out:str=None, # The file to write (default: MODEL/model.onnx, or model.pt for torchscript)
                format:str='onnx', # onnx or torchscript
@@ -406,7 +406,7 @@ def cli_export(model:str, # The folder `train` wrote, or its model.json
     print(f"{format} -> {path} (and {path.name}.json)")
     return path
 
-# %% ../nbs/06_cli.ipynb #0a2ecd86
+# %% ../nbs/06_cli.ipynb #459538dd
 def cli_serve(model:str, # The folder `train` wrote, or its model.json
               host:str='127.0.0.1', # Interface to listen on (0.0.0.0: every interface; only on a network you trust)
               port:int=7860, # Port
@@ -423,7 +423,7 @@ def cli_serve(model:str, # The folder `train` wrote, or its model.json
     serve(stem, host=host, port=port, share=share, top_k=top_k)
 cli_serve.interrupted = "stopped"
 
-# %% ../nbs/06_cli.ipynb #7fd0e92e
+# %% ../nbs/06_cli.ipynb #d01d98f4
 def _figure_format(path) -> str:
     fmt = Path(path).suffix.lower().lstrip('.')
     if fmt not in FIGURE_FORMATS: raise ValueError(f"{path}: use a .png, .jpg, .svg or .pdf file name")
@@ -441,7 +441,7 @@ def save_figure(fig, # A matplotlib figure
     finally: plt.close(fig)
     return path
 
-# %% ../nbs/06_cli.ipynb #29fef7c5
+# %% ../nbs/06_cli.ipynb #4667be6f
 @_delegates(learner_from_options)
 def cli_lr_find(data:str, # Image folder (one sub-folder per class), or a label CSV
                 plot:str=None, # Save the loss-vs-learning-rate plot here (.png, .svg, .pdf)
@@ -463,7 +463,7 @@ def cli_lr_find(data:str, # Image folder (one sub-folder per class), or a label 
     print(f"suggested lr {lr:.2e} ({learn.lr_note})" + (f" -> {plot}" if plot else ''))
     return lr
 
-# %% ../nbs/06_cli.ipynb #49489feb
+# %% ../nbs/06_cli.ipynb #9972b46b
 @_delegates(csv_options)
 def cli_audit(data:str, # Image folder (one sub-folder per class), or a label CSV
               min_per_class:int=10, # Flag classes with fewer images
@@ -488,7 +488,7 @@ def cli_audit(data:str, # Image folder (one sub-folder per class), or a label CS
     if strict and n_bad: raise RuntimeError(f"{n_bad} bad or missing file(s) in {p} (listed above)")
     return info
 
-# %% ../nbs/06_cli.ipynb #4e84f95b
+# %% ../nbs/06_cli.ipynb #03ebfa27
 def cli_gradcam(model:str, # The folder `train` wrote, or its model.json
                 image:str, # Image file
                 out:str='cam.png', # Where to save the overlay (.png, .jpg, .svg, .pdf)
@@ -511,7 +511,7 @@ def cli_gradcam(model:str, # The folder `train` wrote, or its model.json
     return path
 cli_gradcam.choices = dict(method=('gradcam', 'gradcam++'))
 
-# %% ../nbs/06_cli.ipynb #c540f371
+# %% ../nbs/06_cli.ipynb #83b2ccde
 CONFIG_KEYS = ('base', 'axes', 'naming', 'prefix', 'budget_minutes')
 
 def load_config(path:str|Path, # YAML (.yaml/.yml) or JSON file
@@ -536,7 +536,7 @@ def load_config(path:str|Path, # YAML (.yaml/.yml) or JSON file
     return dict(base=base, axes=axes, naming=cfg.get('naming', 'values'), prefix=str(cfg.get('prefix', '')),
                 budget_minutes=cfg.get('budget_minutes'))
 
-# %% ../nbs/06_cli.ipynb #6e04e147
+# %% ../nbs/06_cli.ipynb #8569cd11
 def cli_grid(config:str, # YAML or JSON file with `base` settings and `axes` to cross
              out:str=None, # Study folder (required): results.csv, one folder per run, report.md and report.html
              resume:bool=False, # Continue the study in --out, skipping the runs already done
@@ -593,7 +593,7 @@ def _write_report(results, out:Path, by:str='best', top:int=3, html:Path=None) -
     print(md)
     return md
 
-# %% ../nbs/06_cli.ipynb #b379fc9e
+# %% ../nbs/06_cli.ipynb #fc0dc698
 def cli_report(study:str, # A study folder written by `transferlab grid`
                by:str='best', # Column of results.csv to rank by (best: each run's monitored metric)
                top:int=3, # Loss curves of this many runs
@@ -608,7 +608,7 @@ def cli_report(study:str, # A study folder written by `transferlab grid`
     if by not in results.columns: raise ValueError(f"--by {by!r} is not a column of {csv}; e.g. best, final, valid_loss, epoch_s")
     return _write_report(results, d, by=by, top=top, html=Path(html).expanduser() if html else None)
 
-# %% ../nbs/06_cli.ipynb #84c47eaa
+# %% ../nbs/06_cli.ipynb #20c989a4
 def cli_demo(out:str='transferlab-demo', # Folder for metrics.json, the model and log.csv
              epochs:int=15, # Training epochs
              size:int=64, # Image size in pixels
@@ -664,7 +664,7 @@ def _writable(out:Path):
     except OSError as e: raise PermissionError(f"--out {out}: cannot write there ({e.strerror or e}); pass a folder you can write to") from None
     yield
 
-# %% ../nbs/06_cli.ipynb #5818ed01
+# %% ../nbs/06_cli.ipynb #ec8fd4c0
 COMMANDS = {'train': cli_train, 'evaluate': cli_evaluate, 'predict': cli_predict, 'export': cli_export, 'serve': cli_serve,
             'lr-find': cli_lr_find, 'audit': cli_audit, 'gradcam': cli_gradcam, 'grid': cli_grid, 'report': cli_report, 'demo': cli_demo}
 
@@ -699,7 +699,7 @@ def _no_progress_bars(quiet:bool):
     try: yield
     finally: defaults.callbacks = saved
 
-# %% ../nbs/06_cli.ipynb #8fa08a86
+# %% ../nbs/06_cli.ipynb #b9ae5e92
 def _without(argv:list, opt:str) -> list:
     "`argv` less `opt` and its value (`--opt N` or `--opt=N`)."
     out, skip = [], False
@@ -815,5 +815,5 @@ def main(argv:list=None, # Arguments (default: `sys.argv[1:]`)
             if old is not None: signal.signal(signal.SIGTERM, old)
     return 0
 
-# %% ../nbs/06_cli.ipynb #28f9a2cf
+# %% ../nbs/06_cli.ipynb #1e663bfd
 if __name__ == '__main__' and '__file__' in globals(): sys.exit(main())   # `python -m transferlab.cli`: how launchers start each process
