@@ -31,3 +31,10 @@ def chromium():
     for name in ('chromium', 'chromium-browser', 'google-chrome'):
         if shutil.which(name): return shutil.which(name)
     return os.environ.get('TRANSFERLAB_CHROMIUM')
+
+def interruptible():
+    """`preexec_fn` for a child that a test stops with Ctrl-C (SIGINT). A shell starts background jobs with SIGINT
+    ignored, an ignored signal stays ignored across exec, and Python then installs no KeyboardInterrupt handler:
+    under `nohup pytest ... &` the child would never see the Ctrl-C. The child gets the default action back."""
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -11,7 +11,7 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
 
-from conftest import chromium as _chromium
+from conftest import chromium as _chromium, interruptible
 
 @pytest.fixture(scope='module')
 def model(cli, tmp_path_factory):
@@ -33,7 +33,7 @@ def test_app_in_chromium(model, tmp_path):
     expected = predict_image(load_classifier(run/'model'), img)[0]
     port = _free_port()
     p = subprocess.Popen([str(Path(sys.executable).parent/'transferlab'), 'serve', str(run), '--port', str(port)],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=interruptible)
     try:
         url, deadline = f"http://127.0.0.1:{port}/", time.time() + 180
         while time.time() < deadline:

@@ -3,6 +3,7 @@ import json, os, signal, subprocess, sys, time
 from pathlib import Path
 import pandas as pd
 import pytest
+from conftest import interruptible
 
 def test_bad_usage_exits_2(cli):
     assert cli('no-such-command').returncode == 2
@@ -55,7 +56,7 @@ def test_interrupt_leaves_nothing_half_written(cli, tmp_path):
     exe = Path(sys.executable).parent/'transferlab'
     out = tmp_path/'demo'
     p = subprocess.Popen([str(exe), 'demo', '--out', str(out), '--epochs', '100000', '--n-per-class', '12', '--size', '32', '--bs', '16'],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=interruptible)
     def training():  # fastai's CSVLogger has opened the staging folder's log: the fit has begun (it writes rows buffered)
         return any((f/'log.csv').exists() for f in tmp_path.iterdir() if f.name.startswith('.demo.'))
     try:
@@ -241,7 +242,7 @@ def test_train_interrupt_then_resume(cli, shapes, tmp_path):
     exe = Path(sys.executable).parent/'transferlab'
     out = tmp_path/'run'
     args = [str(exe), 'train', str(shapes), *TINY, '--epochs', '30', '--out', str(out)]
-    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=interruptible)
     work = out/'.incomplete'   # a run works here until it succeeds
     ckpt = work/'models'/'checkpoint.json'
     deadline = time.time() + 180
