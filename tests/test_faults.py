@@ -228,10 +228,27 @@ def test_model_files_are_world_readable(trained):
 
 # --- faults: locks, signals, a full disk ---
 
-def _start_train(shapes, out, epochs=40):
+SLOW_BATCHES = '''
+    import builtins, sys, time
+    _import = builtins.__import__
+    def _slowed(name, *a, **k):   # once fastai.learner is loaded: every batch takes a second longer
+        m = _import(name, *a, **k)
+        L = sys.modules.get('fastai.learner')
+        if hasattr(L, 'Learner') and not getattr(L.Learner, '_slowed', False):
+            one = L.Learner.one_batch
+            def one_batch(self, *a, **k):
+                "fastai's `one_batch`, a second later"
+                time.sleep(1.0); return one(self, *a, **k)
+            L.Learner.one_batch, L.Learner._slowed = one_batch, True
+        return m
+    builtins.__import__ = _slowed
+    '''
+
+def _start_train(shapes, out, epochs=10, env=None):
+    "A `train` in the background, its batches slowed down (a second each) so it is still running when the test acts."
     exe = Path(sys.executable).parent/'transferlab'
     return subprocess.Popen([str(exe), 'train', str(shapes), *TINY, '--epochs', str(epochs), '--out', str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 def _wait_for(path, timeout=180):
     deadline = time.time() + timeout
@@ -241,7 +258,7 @@ def _wait_for(path, timeout=180):
 def test_two_trains_into_one_folder_and_sigterm(cli, shapes, tmp_path):
     "A second train into a busy --out is refused; SIGTERM stops the first like Ctrl-C (exit 143) and --resume finishes it."
     out = tmp_path/'run'
-    p = _start_train(shapes, out)
+    p = _start_train(shapes, out, env=inject(tmp_path, SLOW_BATCHES))
     ckpt = out/'.incomplete'/'models'/'checkpoint.json'
     _wait_for(ckpt)
     line = one_line(cli('train', shapes, *TINY, '--epochs', '1', '--out', out))
@@ -251,9 +268,9 @@ def test_two_trains_into_one_folder_and_sigterm(cli, shapes, tmp_path):
     assert p.returncode == 143, err
     assert 'stopped (SIGTERM)' in err and '--resume' in err
     done = json.loads(ckpt.read_text())['epochs_done']
-    r = cli('train', shapes, *TINY, '--epochs', '40', '--out', out, '--resume')
+    r = cli('train', shapes, *TINY, '--epochs', '10', '--out', out, '--resume')   # at full speed
     assert r.returncode == 0, r.stderr
-    assert pd.read_csv(out/'history.csv').epoch.tolist() == list(range(40)) and done >= 1
+    assert pd.read_csv(out/'history.csv').epoch.tolist() == list(range(10)) and 1 <= done < 10
 
 def test_disk_full_while_checkpointing(cli, shapes, trained, tmp_path):
     "The second checkpoint cannot be written: the cause and the file are named, the first checkpoint and the old model stay."

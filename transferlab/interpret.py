@@ -135,14 +135,13 @@ def _cam_weights(acts:torch.Tensor, grads:torch.Tensor, method:str) -> torch.Ten
 
 def _cams(learn:Learner, x:torch.Tensor, targets:list, layer:nn.Module, method:str) -> np.ndarray:
     "Maps (N, H, W) in [0, 1] for batch `x`, item i for class `targets[i]`."
-    with _eval_mode(learn.model), hook_output(layer, detach=False) as fwd, hook_output(layer, grad=True, detach=False) as bwd:
+    with _eval_mode(learn.model), hook_output(layer, detach=False) as fwd:
         x = x.detach().to(next(learn.model.parameters()).dtype).requires_grad_(True)   # model's dtype; gradients flow even where the body is frozen
         out = learn.model(x)
-        learn.model.zero_grad()
-        out[torch.arange(len(x)), torch.as_tensor(targets, device=out.device)].sum().backward()
+        score = out[torch.arange(len(x)), torch.as_tensor(targets, device=out.device)].sum()
+        grads, = torch.autograd.grad(score, fwd.stored)   # d score / d activations only: no parameter's .grad is touched
         up = lambda t: t.detach().float() if t.dtype in (torch.float16, torch.bfloat16) else t.detach()
-        acts, grads = up(fwd.stored), up(bwd.stored[0])
-    learn.model.zero_grad()
+        acts, grads = up(fwd.stored), up(grads)
     cam = F.relu((_cam_weights(acts, grads, method)[:, :, None, None]*acts).sum(1, keepdim=True))
     cam = F.interpolate(cam, size=x.shape[-2:], mode='bilinear', align_corners=False)[:, 0]
     lo, hi = cam.amin((1, 2), keepdim=True), cam.amax((1, 2), keepdim=True)
