@@ -22,7 +22,7 @@ from fastai.callback.channelslast import ChannelsLast
 from .core import available_memory, human_bytes, write_json
 from .datasets import data_home
 from .archs import resolve_arch, build_model, split_model
-from .parallel import world_size, is_main, broadcast_object
+from .parallel import is_main, broadcast_object
 
 # %% auto #0
 __all__ = ['PRECISIONS', 'MARGIN', 'OPTIMIZERS', 'is_multilabel', 'default_metrics', 'f1_scores', 'model_size_mb',
@@ -163,9 +163,8 @@ def choose_format(model:nn.Module, # The model that will train
     device = _device(device)
     _check_precision(precision, device)
     if precision != 'auto' and channels_last != 'auto': return precision, bool(channels_last)
-    if world_size() == 1: return _measured_choice(model, arch, device, size, precision, channels_last)
     choice = _measured_choice(model, arch, device, size, precision, channels_last) if is_main() else None
-    return tuple(broadcast_object(choice))   # every process trains in the same format, or their numbers differ
+    return tuple(broadcast_object(choice))   # every process trains in rank 0's format, or their numbers differ (one process: its own)
 
 # %% ../nbs/03a_train.ipynb #7d2c9613
 OPTIMIZERS = {'adam': Adam, 'sgd': partial(SGD, mom=0.9), 'rmsprop': RMSProp, 'lamb': Lamb,
