@@ -4,6 +4,23 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
+@pytest.fixture(scope='session', autouse=True)
+def scratch(tmp_path_factory):
+    """Every temporary file of the tests, and of the processes they start, goes under pytest's own folder, which
+    pytest removes test by test when the tests pass (`tmp_path_retention_policy` in pyproject.toml): a run of the
+    suite leaves nothing behind in the machine's /tmp. Ray keeps its sessions in /tmp/ray (its socket paths must stay
+    short)."""
+    import os, tempfile
+    d = str(tmp_path_factory.mktemp('tmp'))
+    old = {k: os.environ.get(k) for k in ('TMPDIR', 'RAY_TMPDIR')}
+    os.environ.update(TMPDIR=d, RAY_TMPDIR=old['RAY_TMPDIR'] or tempfile.gettempdir())
+    tempfile.tempdir = d
+    yield Path(d)
+    tempfile.tempdir = None
+    for k, v in old.items():
+        if v is None: os.environ.pop(k, None)
+        else: os.environ[k] = v
+
 @pytest.fixture(scope='session')
 def cli():
     "The installed `transferlab` console script (next to this Python), run as a subprocess."

@@ -119,7 +119,7 @@ def test_help_lists_every_subcommand(cli):
 def test_train_writes_model_log_result(trained):
     out, r = trained
     assert sorted(f.name for f in out.iterdir()) == ['.lock', 'confusion.png', 'curves.png', 'gradcam.png', 'history.csv', 'metrics.json', 'model.json',
-                                                     'model.safetensors', 'models', 'per_class.csv', 'pr_curves.png', 'report.html', 'result.json', 'top_losses.png']
+                                                     'model.safetensors', 'per_class.csv', 'pr_curves.png', 'report.html', 'result.json', 'top_losses.png']
     h, res = pd.read_csv(out/'history.csv'), json.loads((out/'result.json').read_text())
     assert len(h) == 2 and len(res['history']) == 2
     meta = json.loads((out/'model.json').read_text())

@@ -223,7 +223,10 @@ def _conclude(learn, res, stage:Path, out:Path, data:str, report:bool, budget_mi
     if report:
         from transferlab.evaluate import evaluate, write_report
         write_report(learn, evaluate(learn), stage, result=res, title=f"transferlab train: {Path(data).name}")
-    return extra, [f for f in RUN_FILES if (out/f).exists() and not (stage/f).exists()]   # e.g. thresholds.json of an older multi-label run
+    from transferlab.recipes import drop_checkpoints, CHECKPOINT_FILES
+    drop_checkpoints(learn)   # the model is saved: a finished run is not resumed, and its best epoch is the model
+    old = [f for f in RUN_FILES if (out/f).exists() and not (stage/f).exists()]   # e.g. thresholds.json of an older multi-label run
+    return extra, old + [f"{learn.model_dir}/{n}" for n in CHECKPOINT_FILES if (out/learn.model_dir/n).exists()]
 
 def _stage(out:Path, resume:bool) -> Path:
     "The folder this run works in: OUT/.incomplete (kept from a failed run only to --resume it)."
@@ -296,6 +299,7 @@ def cli_train(data:str, # Image folder (one sub-folder per class), or a label CS
         if is_main():
             publish(stage, out, last=('model.json',))
             for f in stale: (out/f).unlink(missing_ok=True)
+            if (out/learn.model_dir).is_dir() and not any((out/learn.model_dir).iterdir()): (out/learn.model_dir).rmdir()
             if run is not None:
                 from transferlab.tracking import log_result
                 log_result(run, res, out); run.end()

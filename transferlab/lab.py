@@ -6,7 +6,7 @@ Docs: https://transferlab.github.io/transferlab/lab.html.md"""
 
 # %% ../nbs/05_lab.ipynb #f683bec6
 from __future__ import annotations
-import base64, contextlib, dataclasses, io, itertools, json, math, os, tempfile, time, warnings
+import base64, contextlib, dataclasses, io, itertools, json, math, os, shutil, tempfile, time, warnings, weakref
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -18,7 +18,7 @@ from .data import folder_dls, csv_dls
 from .train import is_multilabel
 from .core import write_csv, read_csv, write_text, lower_is_better, best_position, error_message
 from .train import make_learner
-from .recipes import fine_tune, TrainResult
+from .recipes import fine_tune, TrainResult, drop_checkpoints
 from .persist import save_classifier, load_classifier
 from .interpret import overfit_metric
 from .tracking import TrackedRun, tracking_uri, log_result
@@ -141,7 +141,7 @@ def _run_one(e:Experiment, out:str|Path, save_models:bool=True, show:bool=False,
                 for c in (learn.no_bar(), learn.no_logging(), contextlib.redirect_stdout(io.StringIO())): quiet.enter_context(c)
             res = fine_tune(learn, e.epochs, freeze_epochs=e.freeze_epochs, lr=e.lr,
                             **{'verbose': show, **e.extra, **({'on_epoch': run.log_row} if run is not None else {})})
-        if save_models: save_classifier(learn, out/e.id/'model')
+        if save_models: save_classifier(learn, out/e.id/'model'); drop_checkpoints(learn)   # the saved model is the run's best epoch
         if run is not None: log_result(run, res, out/e.id)
     return _row(e, res)
 
@@ -194,7 +194,7 @@ def run_grid(experiments:list, # From `grid`, or any list of `Experiment`
              resume:bool=True, # Skip experiments already `done` in results.csv
              stop_on_error:bool=False, # Raise instead of recording a failed run
              budget_minutes:float=None, # Start no new run after this much time
-             save_models:bool=True, # Save each run's model (needed by `best`)
+             save_models:bool=True, # Save each run's model (needed by `best`) in place of its checkpoints
              show:bool=False, # Show fastai's progress bars (this process's runs only)
              executor:str='local', # 'local' (one run after another, here) or 'ray' (every run a Ray task)
              address:str=None, # Ray cluster address ('auto', 'ray://host:10001'); default: a Ray started here for the study
@@ -329,6 +329,7 @@ def ranked(results:pd.DataFrame, # From `run_grid` (or `read_results`)
           ) -> tuple: # (finished runs, best first; the name of what they are ranked by)
     "The finished runs, best first, by transferlab's one rule for 'better'."
     done = results[results.status == 'done']
+    if not len(done): return done, by   # every run failed or was skipped: nothing to rank (a failed run has no metric columns)
     if by not in results.columns: raise ValueError(f"by={by!r} is not a column of the results; e.g. best, final, valid_loss, epoch_s")
     name = by
     if by in ('best', 'final') and len(done):
@@ -349,12 +350,13 @@ def report(results:pd.DataFrame, # From `run_grid` (or read from results.csv)
     done = board
     cols = [c for c in ['id', by, 'valid_loss', 'overfit', 'epoch_s', 'model_mb', 'params', 'precision'] if c in board]
     figs = []
-    fig, axs = plt.subplots(1, 2, figsize=(10, 3.5))
-    for ax, x, label in ((axs[0], 'epoch_s', 'seconds per epoch'), (axs[1], 'model_mb', 'model size (MB)')):
-        ax.scatter(done[x], done[by])
-        for _, r in done.iterrows(): ax.annotate(r.id, (r[x], r[by]), fontsize=7)
-        ax.set_xlabel(label); ax.set_ylabel(by)
-    fig.tight_layout(); figs.append(fig)
+    if len(done):
+        fig, axs = plt.subplots(1, 2, figsize=(10, 3.5))
+        for ax, x, label in ((axs[0], 'epoch_s', 'seconds per epoch'), (axs[1], 'model_mb', 'model size (MB)')):
+            ax.scatter(done[x], done[by])
+            for _, r in done.iterrows(): ax.annotate(r.id, (r[x], r[by]), fontsize=7)
+            ax.set_xlabel(label); ax.set_ylabel(by)
+        fig.tight_layout(); figs.append(fig)
     if path is not None and len(board):
         fig, ax = plt.subplots(figsize=(6, 3.5))
         for i in board.id[:top]:
@@ -407,7 +409,7 @@ def train_two_stage(dls:DataLoaders, # Single-label data (any builder's)
                     groups:list, # Lists of class names, e.g. from `suggest_groups`
                     arch:str='resnet34', # Architecture of every part
                     pretrained:bool=True, # Start every part from ImageNet weights
-                    path:str|Path=None, # Where the parts' runs go (default: a temporary folder)
+                    path:str|Path=None, # Where the parts' runs go (default: a temporary folder, removed with the learner)
                     epochs:int=4, # Fine-tuning epochs of each part
                     freeze_epochs:int=1, # Frozen epochs (the probe) of each part
                     size:int=None, # Image size (default: `dls`'s)
@@ -419,7 +421,7 @@ def train_two_stage(dls:DataLoaders, # Single-label data (any builder's)
     from transferlab.train import input_size, default_metrics
     from transferlab.persist import TwoStage
     if is_multilabel(dls): raise ValueError("train_two_stage needs single-label data; multi-label classes are not exclusive")
-    path = Path(path or tempfile.mkdtemp())
+    own, path = path is None, Path(path or tempfile.mkdtemp(prefix='transferlab-two-stage-'))
     df, vocab = _frame(dls), [str(v) for v in dls.vocab]
     kw, ft = dict(size=size or input_size(dls), bs=bs or dls.train.bs, num_workers=0), dict(epochs=epochs, freeze_epochs=freeze_epochs, **kwargs)
     gname = {c: f"group:{'+'.join(map(str, g))}" for g in groups for c in map(str, g)}
@@ -430,4 +432,5 @@ def train_two_stage(dls:DataLoaders, # Single-label data (any builder's)
     learn = Learner(dls, model.to(dls.device or 'cpu'), loss_func=dls.loss_func, metrics=default_metrics(dls), path=path)
     parts = [dict(arch=l.transferlab['arch'], head=l.transferlab['head'], vocab=[str(v) for v in l.dls.vocab]) for l in [first, *experts]]
     learn.transferlab = dict(arch='two-stage', head=first.transferlab['head'], two_stage=dict(groups=[[str(c) for c in g] for g in groups], parts=parts))
+    if own: weakref.finalize(learn, shutil.rmtree, path, True)   # the parts' checkpoints and logs go when the learner does
     return learn

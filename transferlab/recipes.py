@@ -24,10 +24,11 @@ from .train import EpochHistory, SkipAware, is_multilabel, model_size_mb, f1_sco
 from .parallel import is_main, world_size, barrier, broadcast_object, main_only, init_process_group, DDPTrainer
 
 # %% auto #0
-__all__ = ['LR_METHODS', 'IMBALANCE_RATIO', 'RECIPES', 'SCHEDULES', 'IMBALANCE', 'suggest_lr', 'HistoryLogger', 'Checkpoint',
-           'ResumeSafe', 'EarlyStop', 'Plateau', 'SaveBest', 'past', 'TimeBudget', 'StepLR', 'TrainingDiverged',
-           'StopOnNaN', 'FrozenBNStats', 'LogitAdjustedLoss', 'class_prior', 'TensorBatches', 'body_features',
-           'fit_probe', 'TrainResult', 'check_lr', 'freeze_stages', 'fine_tune']
+__all__ = ['LR_METHODS', 'IMBALANCE_RATIO', 'RECIPES', 'SCHEDULES', 'IMBALANCE', 'CHECKPOINT_FILES', 'suggest_lr',
+           'HistoryLogger', 'Checkpoint', 'ResumeSafe', 'EarlyStop', 'Plateau', 'SaveBest', 'past', 'TimeBudget',
+           'StepLR', 'TrainingDiverged', 'StopOnNaN', 'FrozenBNStats', 'LogitAdjustedLoss', 'class_prior',
+           'TensorBatches', 'body_features', 'fit_probe', 'TrainResult', 'check_lr', 'freeze_stages', 'fine_tune',
+           'drop_checkpoints']
 
 # %% ../nbs/03b_recipes.ipynb #00e5700c
 LR_METHODS = ('valley', 'minimum', 'steep', 'slide')
@@ -231,11 +232,13 @@ def fit_probe(learn:Learner, # A learner whose head starts with pooling (fastai'
     dev, bs = learn.dls.device, max(256, learn.dls.train.bs)   # small vectors: big batches cost little more per step than small ones
     dls = DataLoaders(TensorBatches(*train, bs=bs, shuffle=True, drop_last=len(train[0]) > bs, device=dev),
                       TensorBatches(*valid, bs=bs, device=dev), device=dev)
-    probe = Learner(dls, rest, loss_func=learn.loss_func, metrics=learn.metrics, opt_func=learn.opt_func, wd=learn.wd,
-                    path=tempfile.mkdtemp(), cbs=cbs)
-    with probe.no_bar(), probe.no_logging():
-        if lr == 'auto': lr = suggest_lr(probe, num_it=60)
-        probe.fit_one_cycle(epochs, lr)
+    with tempfile.TemporaryDirectory(prefix='transferlab-probe-') as scratch:   # where the LR search keeps its copy of the weights (per process)
+        probe = Learner(dls, rest, loss_func=learn.loss_func, metrics=learn.metrics, opt_func=learn.opt_func, wd=learn.wd,
+                        path=scratch, cbs=cbs)
+        with probe.no_bar(), probe.no_logging():
+            if lr == 'auto': lr = suggest_lr(probe, num_it=60)
+            probe.fit_one_cycle(epochs, lr)
+    probe.path = Path(learn.path)
     return probe, float(lr)
 
 # %% ../nbs/03b_recipes.ipynb #85f65110
@@ -499,7 +502,8 @@ def fine_tune(learn:Learner, # From `make_learner` (or any fastai vision learner
     if monitor not in _metric_names(learn): raise ValueError(f"monitor={monitor!r} is not recorded; choose from {_metric_names(learn)}")
     t0, out = time.perf_counter(), Path(learn.path)
     phases = ([('probe' if recipe == 'lpft' else 'frozen', freeze_epochs)] if freeze_epochs else []) + ([('unfrozen', epochs)] if epochs else [])
-    history, models = out/'history.csv' if log_csv else Path(tempfile.mkdtemp())/'history.csv', out/learn.model_dir
+    scratch = None if log_csv else tempfile.TemporaryDirectory(prefix='transferlab-history-')   # the log `TrainResult` reads, removed at the end
+    history, models = out/'history.csv' if log_csv else Path(scratch.name)/'history.csv', out/learn.model_dir
     best = SaveBest(monitor=monitor, fname='best', reset_on_fit=False, verbose=verbose) if save_best else None
     ctx = dict(models=models, history=history, state=main_only(_run_state, models, history, phases, resume), cbs=list(cbs or []), recipe=recipe, parallel=parallel,
                schedule=schedule, early_stop=early_stop, monitor=monitor, on_epoch=on_epoch, best=best, lr=lr,
@@ -517,4 +521,18 @@ def fine_tune(learn:Learner, # From `make_learner` (or any fastai vision learner
                       **({'tta': _tta_metrics(learn)} if tta and stopped != 'budget' and history.exists() else {}))
         res.save(out/'result.json')
         return res
-    return main_only(conclude)
+    try: return main_only(conclude)
+    finally:
+        if scratch is not None: scratch.cleanup()
+
+# %% ../nbs/03b_recipes.ipynb #83e091f3
+CHECKPOINT_FILES = ('best.pth', 'checkpoint.json', 'checkpoint.pth')
+
+def drop_checkpoints(learn:Learner, # Whose run folder (`learn.path/learn.model_dir`) to clear
+                    ) -> list: # The names removed
+    "Delete `fine_tune`'s checkpoints (kept to resume and to restore the best epoch) once the kept model is saved elsewhere."
+    models = Path(learn.path)/learn.model_dir
+    gone = [n for n in CHECKPOINT_FILES if (models/n).is_file()]
+    for n in gone: (models/n).unlink()
+    if models.is_dir() and not any(models.iterdir()): models.rmdir()
+    return gone
