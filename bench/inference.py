@@ -8,7 +8,7 @@ the timings interleave so that a noisy machine hurts all engines alike.
 
 Usage: python bench/inference.py [--size 224] [--repeats 5]
 """
-import argparse, os, statistics, tempfile, time, warnings
+import argparse, atexit, os, shutil, statistics, tempfile, time, warnings
 from pathlib import Path
 
 def main():
@@ -24,7 +24,7 @@ def main():
     from transferlab.runtime import ExportedModel
     dls = folder_dls(fashion_mnist(n_per_class=10, size=a.size), valid_name='valid', size=a.size, bs=8, num_workers=0, aug='none')
     learn = make_learner(dls, 'mobilenet_v2', precision='fp32', channels_last=False)
-    d = Path(tempfile.mkdtemp())
+    d = Path(tempfile.mkdtemp()); atexit.register(shutil.rmtree, d, True)   # the exported model goes when the script ends
     onnx = ExportedModel(export_model(learn, d/'m.onnx'))
     dep = Deployable(learn).eval()
     engines = {'PyTorch eager fp32': lambda x: dep(torch.from_numpy(x)),

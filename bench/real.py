@@ -68,10 +68,11 @@ def _scores(learn) -> dict:
     return dict(accuracy=float((p == targs).float().mean()), f1_macro=float(f1_score(targs, p, average='macro')))
 
 def _one(kind, a, seed):
-    env = {**os.environ, 'TRANSFERLAB_HOME': tempfile.mkdtemp(prefix='bench-home-'), 'PYTHONWARNINGS': 'ignore'}
     cmd = [sys.executable, __file__, '--one', kind, '--seed', str(seed), '--data', str(a.data), '--size', str(a.size),
            '--bs', str(a.bs), '--epochs', str(a.epochs), '--ft-kw', a.ft_kw, '--dls-kw', a.dls_kw]
-    r = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    with tempfile.TemporaryDirectory(prefix='bench-home-') as home:   # a fresh home (cache, format choice); its temporary files too, removed after
+        env = {**os.environ, 'TRANSFERLAB_HOME': home, 'TMPDIR': home, 'PYTHONWARNINGS': 'ignore'}
+        r = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if r.returncode: sys.exit(f"{kind} seed {seed} failed:\n{r.stderr[-3000:]}")
     return json.loads(r.stdout.strip().splitlines()[-1])
 

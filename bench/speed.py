@@ -93,10 +93,11 @@ def _ceiling(learn, a) -> float:
     return 20*a.bs/(time.perf_counter() - t)
 
 def _one(kind, a):
-    env = {**os.environ, 'TRANSFERLAB_HOME': tempfile.mkdtemp(prefix='bench-home-'), 'PYTHONWARNINGS': 'ignore'}
     cmd = [sys.executable, __file__, '--one', kind, '--data', str(a.data), '--size', str(a.size), '--bs', str(a.bs),
            '--epochs', str(a.epochs), '--lr', str(a.lr)]
-    r = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    with tempfile.TemporaryDirectory(prefix='bench-home-') as home:   # a fresh home (cache, format choice); its temporary files too, removed after
+        env = {**os.environ, 'TRANSFERLAB_HOME': home, 'TMPDIR': home, 'PYTHONWARNINGS': 'ignore'}
+        r = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if r.returncode: sys.exit(f"{kind} failed:\n{r.stderr[-3000:]}")
     return json.loads(r.stdout.strip().splitlines()[-1])
 

@@ -6,10 +6,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope='session', autouse=True)
 def scratch(tmp_path_factory):
-    """Every temporary file of the tests, and of the processes they start, goes under pytest's own folder, which
-    pytest removes test by test when the tests pass (`tmp_path_retention_policy` in pyproject.toml): a run of the
-    suite leaves nothing behind in the machine's /tmp. Ray keeps its sessions in /tmp/ray (its socket paths must stay
-    short)."""
+    """Every temporary file of the tests, and of the processes they start, goes under pytest's own folder. With
+    `tmp_path_retention_policy = "failed"` (pyproject.toml) pytest removes a passing test's folder when the test ends,
+    and its whole folder, this one included, when every test passed: a green run leaves nothing in the machine's /tmp.
+    Ray keeps its sessions in /tmp/ray (its socket paths must stay short)."""
     import os, tempfile
     d = str(tmp_path_factory.mktemp('tmp'))
     old = {k: os.environ.get(k) for k in ('TMPDIR', 'RAY_TMPDIR')}
