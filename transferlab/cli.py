@@ -223,10 +223,9 @@ def _conclude(learn, res, stage:Path, out:Path, data:str, report:bool, budget_mi
     if report:
         from transferlab.evaluate import evaluate, write_report
         write_report(learn, evaluate(learn), stage, result=res, title=f"transferlab train: {Path(data).name}")
-    from transferlab.recipes import drop_checkpoints, CHECKPOINT_FILES
+    from transferlab.recipes import drop_checkpoints
     drop_checkpoints(learn)   # the model is saved: a finished run is not resumed, and its best epoch is the model
-    old = [f for f in RUN_FILES if (out/f).exists() and not (stage/f).exists()]   # e.g. thresholds.json of an older multi-label run
-    return extra, old + [f"{learn.model_dir}/{n}" for n in CHECKPOINT_FILES if (out/learn.model_dir/n).exists()]
+    return extra, [f for f in RUN_FILES if (out/f).exists() and not (stage/f).exists()]   # e.g. thresholds.json of an older multi-label run
 
 def _stage(out:Path, resume:bool) -> Path:
     "The folder this run works in: OUT/.incomplete (kept from a failed run only to --resume it)."
@@ -255,7 +254,7 @@ def cli_train(data:str, # Image folder (one sub-folder per class), or a label CS
               mlflow:str=None, # Track the run in MLflow: alone, MLflow's default store (./mlflow.db); or a tracking URI
               **kwargs) -> dict: # Final metrics and what was written
     "Fine-tune a CNN on DATA; write the model, log, result and (multi-label) tuned thresholds to --out."
-    from transferlab.recipes import fine_tune, check_lr
+    from transferlab.recipes import fine_tune, check_lr, drop_checkpoints
     from transferlab.train import is_multilabel
     from transferlab.persist import save_classifier
     from transferlab.parallel import world_size, is_main, main_only
@@ -299,7 +298,7 @@ def cli_train(data:str, # Image folder (one sub-folder per class), or a label CS
         if is_main():
             publish(stage, out, last=('model.json',))
             for f in stale: (out/f).unlink(missing_ok=True)
-            if (out/learn.model_dir).is_dir() and not any((out/learn.model_dir).iterdir()): (out/learn.model_dir).rmdir()
+            drop_checkpoints(learn, out)   # an older run's
             if run is not None:
                 from transferlab.tracking import log_result
                 log_result(run, res, out); run.end()

@@ -332,7 +332,7 @@ def ranked(results:pd.DataFrame, # From `run_grid` (or `read_results`)
     if not len(done): return done, by   # every run failed or was skipped: nothing to rank (a failed run has no metric columns)
     if by not in results.columns: raise ValueError(f"by={by!r} is not a column of the results; e.g. best, final, valid_loss, epoch_s")
     name = by
-    if by in ('best', 'final') and len(done):
+    if by in ('best', 'final'):
         monitors = sorted(set(done.monitor.dropna()))
         if len(monitors) > 1: raise ValueError(f"the runs monitor different metrics ({', '.join(monitors)}); rank by a column instead, e.g. by='best_valid_loss'")
         name = monitors[0] if monitors else by

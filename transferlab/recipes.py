@@ -529,9 +529,10 @@ def fine_tune(learn:Learner, # From `make_learner` (or any fastai vision learner
 CHECKPOINT_FILES = ('best.pth', 'checkpoint.json', 'checkpoint.pth')
 
 def drop_checkpoints(learn:Learner, # Whose run folder (`learn.path/learn.model_dir`) to clear
+                     path:str|Path=None, # Another run folder to clear (default: `learn.path`)
                     ) -> list: # The names removed
     "Delete `fine_tune`'s checkpoints (kept to resume and to restore the best epoch) once the kept model is saved elsewhere."
-    models = Path(learn.path)/learn.model_dir
+    models = Path(path or learn.path)/learn.model_dir
     gone = [n for n in CHECKPOINT_FILES if (models/n).is_file()]
     for n in gone: (models/n).unlink()
     if models.is_dir() and not any(models.iterdir()): models.rmdir()
