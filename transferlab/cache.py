@@ -17,7 +17,7 @@ from .core import FileLock, atomic_write, write_json, human_bytes
 from .datasets import data_home
 from PIL import Image, ImageOps
 from fastai.vision.all import PILImage
-from .images import BadImageError, load_rgb, to_rgb, resize_crop
+from .images import BadImageError, load_rgb, to_rgb, resize_crop, _decoded
 
 # %% auto #0
 __all__ = ['CACHE_VERSION', 'RGBImage', 'decode_presized', 'cache_home', 'DecodedCache', 'CachedImages', 'CachedImageBlock',
@@ -38,16 +38,33 @@ CACHE_VERSION = 1
 def _pair(size) -> tuple:
     return (int(size), int(size)) if isinstance(size, (int, np.integer)) else tuple(int(s) for s in size)
 
+def _pixels(im:Image.Image) -> np.ndarray:
+    "An RGB image's pixels as (height, width, 3) uint8 (a little faster than `np.asarray`)."
+    return np.frombuffer(im.tobytes(), np.uint8).reshape(im.size[1], im.size[0], 3)
+
 def decode_presized(item, # An image file, or a PIL image
                     presize:int|tuple, # Size (or (height, width)) of fastai's `Resize`
                    ) -> np.ndarray: # uint8, (height, width, 3)
     "The pixels fastai's validation pipeline gives `item` after `Resize(presize)`: centre crop, then resize."
-    return np.asarray(resize_crop(RGBImage.create(item), _pair(presize)))
+    size = _pair(presize)
+    if isinstance(item, (str, Path)):   # a file: read inside `with`, no copy of the decoded image
+        with _decoded(item) as im: im = resize_crop(im if im.mode == 'RGB' else to_rgb(im), size); return _pixels(im)
+    return _pixels(resize_crop(RGBImage.create(item), size))
 
 # %% ../nbs/02a_cache.ipynb #9e638dcb
 def cache_home() -> Path:
     "Where decoded caches live: `data_home()/'decoded'` (`$TRANSFERLAB_HOME` moves it)."
     return data_home()/'decoded'
+
+def _real_paths(files:list) -> list:
+    "Absolute paths with the links in their folders resolved (`os.path.realpath` once per folder, not per file)."
+    real, out = {}, []
+    for f in files:
+        d, name = os.path.split(os.fspath(f))
+        r = real.get(d)
+        if r is None: r = real[d] = os.path.realpath(d or '.')
+        out.append(os.path.join(r, name))
+    return out
 
 def _stat(fn:str) -> list|None:
     "[size, mtime] of `fn`, None if it is gone."
@@ -56,17 +73,17 @@ def _stat(fn:str) -> list|None:
     return [st.st_size, st.st_mtime_ns]
 
 def _decode_rows(args) -> tuple:
-    "Worker: decode files into rows of the pixel file; returns their CRC-32s and any error messages."
+    "Worker: decode consecutive files into rows `start`, ... of the pixel file; returns their stats (taken first), CRC-32s and errors."
     path, shape, start, files, presize = args
-    mm = np.memmap(path, dtype=np.uint8, mode='r+', shape=shape)
-    crcs, errors = [], []
-    for i, f in enumerate(files, start):
-        try:
-            mm[i] = decode_presized(f, presize)
-            crcs.append(zlib.crc32(mm[i].tobytes()))
+    stats = [_stat(f) for f in files]
+    block, crcs, errors = np.zeros((len(files), *shape[1:]), np.uint8), [], []
+    for row, f in zip(block, files):
+        try: row[:] = decode_presized(f, presize); crcs.append(zlib.crc32(row))
         except (BadImageError, FileNotFoundError, OSError) as e: crcs.append(None); errors.append(str(e))
-    mm.flush(); del mm
-    return crcs, errors
+    mm = np.memmap(path, dtype=np.uint8, mode='r+', shape=shape)
+    mm[start:start + len(files)] = block   # one write per block; the pages reach the file through the shared mapping
+    del mm
+    return stats, crcs, errors
 
 # %% ../nbs/02a_cache.ipynb #ca6f0fb6
 class DecodedCache:
@@ -77,7 +94,7 @@ class DecodedCache:
                  num_workers:int=None, # Processes that decode (default: one per core)
                  verbose:bool=True, # Say when images are decoded and how big the cache is
                 ):
-        self.files = [str(Path(f).resolve()) for f in files]
+        self.files = _real_paths(files)
         if not self.files: raise ValueError("DecodedCache needs at least one file")
         self.presize, self.verbose = _pair(presize), verbose
         key = hashlib.sha1(json.dumps([CACHE_VERSION, self.presize, sorted(self.files)]).encode()).hexdigest()[:16]
@@ -98,34 +115,43 @@ def _say(self:DecodedCache, msg:str):
     if self.verbose: print(f"cache: {msg}", file=sys.stderr, flush=True)
 
 @patch
-def _read_index(self:DecodedCache) -> dict|None:
+def _read_index(self:DecodedCache, say:bool=True) -> dict|None:
     "The index on disk if it describes this cache and its pixel file has the right size, else None (saying why)."
     ix, px = self.folder/'index.json', self.folder/'pixels.u8'
+    say = self._say if say else (lambda msg: None)
     if not ix.exists(): return None
     try: d = json.loads(ix.read_text())
-    except ValueError: self._say(f"{ix} is unreadable; rebuilding"); return None
+    except ValueError: say(f"{ix} is unreadable; rebuilding"); return None
     if d.get('version') != CACHE_VERSION or tuple(d.get('presize', ())) != self.presize or sorted(d.get('files', [])) != sorted(self.files):
-        self._say(f"{ix} describes other data; rebuilding"); return None
+        say(f"{ix} describes other data; rebuilding"); return None
     if not px.exists() or px.stat().st_size != self.nbytes:
-        self._say(f"{px} is missing or has the wrong size (half-written or truncated); rebuilding"); return None
+        say(f"{px} is missing or has the wrong size (half-written or truncated); rebuilding"); return None
     return d
 
 _VERIFIED = set()   # (pixel file, its size and mtime) checked by this process already
 
+def _positions(order:list, files:list) -> np.ndarray:
+    "Where each of `files` stands in `order` (one dict for all of them: linear in the number of files)."
+    pos = dict(zip(order, range(len(order))))
+    return np.fromiter((pos[f] for f in files), dtype=np.int64, count=len(files))
+
 @patch
-def _damaged(self:DecodedCache, d:dict) -> list:
-    "Files whose cached pixels no longer match their recorded CRC-32 (a damaged pixel file); checked once per process."
-    px = self.folder/'pixels.u8'
-    st = px.stat(); key = (str(px), st.st_size, st.st_mtime_ns, st.st_ino)
+def _damaged(self:DecodedCache, d:dict, mm:np.ndarray) -> list:
+    "Files whose pixels in `mm` no longer match their recorded CRC-32 (a damaged pixel file); checked once per process."
+    st = (self.folder/'pixels.u8').stat(); key = (str(self.folder), st.st_size, st.st_mtime_ns, st.st_ino)
     if key in _VERIFIED: return []
-    mm = np.memmap(px, dtype=np.uint8, mode='r', shape=self.shape)
-    pos = {f: i for i, f in enumerate(d['files'])}
-    bad = [f for f in self.files if zlib.crc32(mm[pos[f]].tobytes()) != d['crc32'][pos[f]]]
-    del mm
+    rows = _positions(d['files'], self.files)
+    px = np.asarray(mm)   # a plain array: no memmap wrapper per row
+    bad = [f for f, r in zip(self.files, rows) if zlib.crc32(px[r]) != d['crc32'][r]]
     if not bad: _VERIFIED.add(key)
     return bad
 
 # %% ../nbs/02a_cache.ipynb #30555c71
+def _plain_pil():
+    "In a decoding worker (a private process): PIL's own `Image.size`, not fastai's patch of it (a `fastuple` per call, 10-20% of decoding small images)."
+    old = getattr(sys.modules.get('fastai.vision.core'), '_old_sz', None)
+    if old is not None: Image.Image.size = property(old)
+
 def _blocks(idx:list, size:int=256) -> list:
     "Sorted indices cut into runs of consecutive ones, each at most `size` long (one decoding task each)."
     out = []
@@ -135,19 +161,20 @@ def _blocks(idx:list, size:int=256) -> list:
     return out
 
 @patch
-def _build(self:DecodedCache, reuse:dict|None, redo:set):
-    "Write a new pixel file (rows of `reuse` copied, the rest decoded in parallel), then the index."
+def _build(self:DecodedCache, reuse:dict|None, redo:set) -> dict:
+    "Write a new pixel file (rows of `reuse` copied, the rest decoded in parallel), then the index, and return it."
     self.folder.mkdir(parents=True, exist_ok=True)
     tmp = self.folder/f'.pixels.{os.getpid()}.tmp'
-    stats = [_stat(f) for f in self.files]
+    stats = [None]*len(self.files)
     try:
         mm = np.memmap(tmp, dtype=np.uint8, mode='w+', shape=self.shape)
         crcs = [None]*len(self.files)
-        if reuse is not None:
-            old = np.memmap(self.folder/'pixels.u8', dtype=np.uint8, mode='r', shape=self.shape)
-            pos = {f: i for i, f in enumerate(reuse['files'])}
-            for i, f in enumerate(self.files):
-                if f not in redo: mm[i] = old[pos[f]]; crcs[i] = reuse['crc32'][pos[f]]
+        if reuse is not None:   # copy the rows that are still good, a few thousand at a time
+            old = np.asarray(np.memmap(self.folder/'pixels.u8', dtype=np.uint8, mode='r', shape=self.shape))
+            keep = np.array([i for i, f in enumerate(self.files) if f not in redo], dtype=np.int64)
+            src = _positions(reuse['files'], [self.files[i] for i in keep])
+            for s in range(0, len(keep), 4096): mm[keep[s:s + 4096]] = old[src[s:s + 4096]]
+            for i, j in zip(keep.tolist(), src.tolist()): crcs[i], stats[i] = reuse['crc32'][j], reuse['stats'][j]
             del old
         mm.flush(); del mm
         todo = [i for i in range(len(self.files)) if crcs[i] is None]
@@ -159,39 +186,50 @@ def _build(self:DecodedCache, reuse:dict|None, redo:set):
         if n == 1: results = list(map(_decode_rows, tasks))
         else:
             import multiprocessing as mp
-            with ProcessPoolExecutor(n, mp_context=mp.get_context('fork')) as ex: results = list(ex.map(_decode_rows, tasks))
-        for t, (c, e) in zip(tasks, results):
-            crcs[t[2]:t[2] + len(c)] = c
+            with ProcessPoolExecutor(n, mp_context=mp.get_context('fork'), initializer=_plain_pil) as ex: results = list(ex.map(_decode_rows, tasks))
+        for t, (s, c, e) in zip(tasks, results):
+            stats[t[2]:t[2] + len(s)], crcs[t[2]:t[2] + len(c)] = s, c
             errors += e
         if errors:
             raise BadImageError(f"{len(errors)} bad image file(s): {'; '.join(errors[:3])}{' ...' if len(errors) > 3 else ''}; "
                                 f"fix them, or pass skip_bad=True to leave them out")
         os.replace(tmp, self.folder/'pixels.u8')
-        write_json(self.folder/'index.json', dict(version=CACHE_VERSION, presize=list(self.presize), files=self.files,
-                                                  stats=stats, crc32=crcs), indent=None)
+        index = dict(version=CACHE_VERSION, presize=list(self.presize), files=self.files, stats=stats, crc32=crcs)
+        write_json(self.folder/'index.json', index, indent=None)
         self._say(f"{len(todo)} image(s) decoded in {time.perf_counter() - t0:.1f}s")
+        return index
     finally: tmp.unlink(missing_ok=True)
 
 # %% ../nbs/02a_cache.ipynb #82a2a71e
 @patch
+def _stale(self:DecodedCache, d:dict|None, verify:bool=True, say:bool=True) -> set:
+    "Files to decode (again) before the cache can be used; when there are none, its pixels are mapped (`self.pixels`)."
+    if d is None: return set(self.files)
+    recorded = dict(zip(d['files'], d['stats']))
+    changed = [f for f in self.files if _stat(f) != recorded.get(f)]
+    mm = np.memmap(self.folder/'pixels.u8', dtype=np.uint8, mode='r', shape=self.shape)
+    damaged = self._damaged(d, mm) if verify else []   # the array checked is the array used
+    if say and changed: self._say(f"{len(changed)} file(s) changed since they were cached, decoding them again: "
+                                  f"{', '.join(Path(f).name for f in changed[:5])}{' ...' if len(changed) > 5 else ''}")
+    if say and damaged: self._say(f"{self.folder/'pixels.u8'} is damaged ({len(damaged)} image(s) do not match their checksum, "
+                                  f"e.g. {Path(damaged[0]).name}); decoding them again")
+    if not (changed or damaged): self._map(d, mm)
+    return set(changed) | set(damaged)
+
+@patch
+def _map(self:DecodedCache, d:dict, mm:np.ndarray=None):
+    "Use the pixel file that index `d` describes."
+    self.pixels = mm if mm is not None else np.memmap(self.folder/'pixels.u8', dtype=np.uint8, mode='r', shape=self.shape)
+    self.rows = _positions(d['files'], self.files)
+
+@patch
 def open(self:DecodedCache, verify:bool=True) -> DecodedCache:
     "Check the cache on disk, rebuild what is missing, changed or damaged, and map the pixels into memory."
-    with FileLock(self.folder/'.lock', wait=True):
+    if not self._stale(self._read_index(say=False), verify, say=False): return self   # a good cache is only read: no lock, no write
+    with FileLock(self.folder/'.lock', wait=True):   # one builder; the others wait, then find its work
         d = self._read_index()
-        redo = set(self.files) if d is None else set()
-        if d is not None:
-            now = {f: s for f, s in zip(d['files'], d['stats'])}
-            changed = [f for f in self.files if _stat(f) != now.get(f)]
-            if changed: self._say(f"{len(changed)} file(s) changed since they were cached, decoding them again: "
-                                  f"{', '.join(Path(f).name for f in changed[:5])}{' ...' if len(changed) > 5 else ''}")
-            damaged = self._damaged(d) if verify else []
-            if damaged: self._say(f"{self.folder/'pixels.u8'} is damaged ({len(damaged)} image(s) do not match their checksum, "
-                                  f"e.g. {Path(damaged[0]).name}); decoding them again")
-            redo = set(changed) | set(damaged)
-        if redo: self._build(d, redo)
-        self.pixels = np.memmap(self.folder/'pixels.u8', dtype=np.uint8, mode='r', shape=self.shape)
-        d = json.loads((self.folder/'index.json').read_text())
-        self.rows = np.array([{f: i for i, f in enumerate(d['files'])}[f] for f in self.files])
+        redo = self._stale(d, verify)
+        if redo: self._map(self._build(d, redo))
     return self
 
 @patch
@@ -203,8 +241,10 @@ def __getitem__(self:DecodedCache, i:int) -> np.ndarray:
 @patch
 def row_of(self:DecodedCache, fn) -> int|None:
     "Position of file `fn` in the cache, or None."
-    try: return self.index.get(str(Path(fn).resolve()))
-    except (TypeError, OSError): return None
+    try: return self.index[os.fspath(fn)]   # the data builders pass the files as the cache holds them
+    except (KeyError, TypeError): pass
+    try: return self.index.get(_real_paths([fn])[0])
+    except (TypeError, OSError, ValueError): return None
 
 # %% ../nbs/02a_cache.ipynb #da4b67f5
 class CachedImages(Transform):

@@ -119,14 +119,15 @@ class StratifiedSplitter:
         return (iterative_split if multi else stratified_split)(labels, self.valid_pct, self.seed)
 
 # %% ../nbs/02b_data.ipynb #d56e2d56
-def _check_folder(path:Path, valid_name:str|None) -> Path:
-    "Raise a clear error unless `path` holds one sub-folder of images per class."
+def _check_folder(path:Path, valid_name:str|None) -> tuple:
+    "(path, its image files), with a clear error unless `path` holds one sub-folder of images per class."
     path = Path(path).expanduser()
     if not path.is_dir(): raise FileNotFoundError(f"{path}: no such folder; pass the folder that holds one sub-folder per class")
-    if not image_files(path): raise ValueError(f"{path}: no images found (extensions .jpg, .png, ...); pass the folder that holds one sub-folder per class")
+    files = image_files(path)
+    if not files: raise ValueError(f"{path}: no images found (extensions .jpg, .png, ...); pass the folder that holds one sub-folder per class")
     if valid_name is not None and not (path/valid_name).is_dir():
         raise FileNotFoundError(f"{path/valid_name}: no such folder; valid_name={valid_name!r} must name the validation sub-folder")
-    return path
+    return path, files
 
 def _check_classes(labels:list, src) -> None:
     "A classifier needs two classes or more: refuse one, naming it."
@@ -257,8 +258,8 @@ def folder_dls(path:str|Path, # Folder with one sub-folder of images per class
               ) -> DataLoaders:
     "Single-label `DataLoaders` from an image folder, checking the folder and its files first."
     _check_loader_args(bs, num_workers)
-    path = _check_folder(path, valid_name)
-    files = _drop_bad(image_files(path), skip_bad)
+    path, files = _check_folder(path, valid_name)
+    files = _drop_bad(files, skip_bad)
     labels = _parent_labels(files)
     _check_classes(labels, path)
     block = folder_block(valid_pct=valid_pct, valid_name=valid_name, size=size, presize=presize, aug=aug, seed=seed,

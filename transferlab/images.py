@@ -54,15 +54,21 @@ def open_image(fn:str|Path) -> Image.Image:
     return im
 
 # %% ../nbs/02_images.ipynb #3a1ed253
-def load_rgb(fn:str|Path) -> Image.Image:
-    "Open `fn`, apply its EXIF orientation and convert it to RGB; a clear error names a bad file."
-    fn = Path(fn)
+def _decoded(fn:str|Path) -> Image.Image:
+    "`fn` opened, decoded and turned by its EXIF orientation, in its own mode; close it (`with _decoded(fn) as im:`). Errors name the file."
     try:
-        with open_image(fn) as im: return to_rgb(ImageOps.exif_transpose(im))
-    except FileNotFoundError: raise FileNotFoundError(f"{fn}: no such image file" + (" (a broken symbolic link)" if fn.is_symlink() else '')) from None
+        im = open_image(fn)
+        try: ImageOps.exif_transpose(im, in_place=True)   # decodes the pixels too
+        except BaseException: im.close(); raise
+        return im
+    except FileNotFoundError: raise FileNotFoundError(f"{fn}: no such image file" + (" (a broken symbolic link)" if Path(fn).is_symlink() else '')) from None
     except BadImageError: raise
     except (OSError, SyntaxError, ValueError) as e:  # UnidentifiedImageError is an OSError
         raise BadImageError(f"{fn}: cannot read image ({e}); fix or remove the file") from None
+
+def load_rgb(fn:str|Path) -> Image.Image:
+    "Open `fn`, apply its EXIF orientation and convert it to RGB; a clear error names a bad file."
+    with _decoded(fn) as im: return to_rgb(im)
 
 # %% ../nbs/02_images.ipynb #1fd12769
 def make_awkward(root:str|Path) -> Path:
@@ -95,14 +101,15 @@ def image_files(folder:str|Path) -> list:
 # %% ../nbs/02_images.ipynb #1ca16403
 def resize_crop(img:Image.Image, # An RGB image
                 size:int|tuple, # Target size, or (height, width)
-               ) -> Image.Image:
+               ) -> Image.Image: # `img` itself when it already has that size
     "fastai's validation-mode `Resize(size)` (centre crop to the aspect ratio, then bilinear resize), with Pillow."
     h, w = (size, size) if isinstance(size, int) else size
     W, H = img.size
     m = W/w if W/w < H/h else H/h
     cw, ch = int(m*w), int(m*h)
     l, t = int(0.5*(W - cw)), int(0.5*(H - ch))
-    return img.crop((l, t, l + cw, t + ch)).resize((w, h), Image.BILINEAR)
+    if (l, t, cw, ch) != (0, 0, W, H): img = img.crop((l, t, l + cw, t + ch))
+    return img if img.size == (w, h) else img.resize((w, h), Image.BILINEAR)
 
 # %% ../nbs/02_images.ipynb #6bf9eed0
 IMAGE_COLUMNS = ['file', 'status', 'width', 'height', 'mode', 'format', 'bytes', 'error']

@@ -31,6 +31,10 @@ def normalize_tag(tag:str, # Raw tag, e.g. '#Cakes!'
                  ) -> str: # Lower-case lemma(s) joined by single spaces, e.g. 'cake'; '' if nothing is left
     "Unicode-normalise, lower-case, strip `#`/punctuation/emoji and lemmatize each word of `tag`."
     if not isinstance(tag, str): raise TypeError(f"normalize_tag takes a string, got {type(tag).__name__} {tag!r}")
+    return _normalized(tag, lang)
+
+@lru_cache(maxsize=1 << 18)   # tags repeat: a million rows hold far fewer distinct tags
+def _normalized(tag:str, lang:str) -> str:
     text = unicodedata.normalize('NFKC', tag).lower()
     text = ''.join(c if unicodedata.category(c)[0] in 'LN' else ' ' for c in text)
     return ' '.join(_lemma(w, lang) for w in text.split())
@@ -119,19 +123,20 @@ def fit(self:TagGrouper, tags) -> TagGrouper:
     ranked = sorted((l for l, c in labels.items() if c >= self.min_count), key=lambda l: (-labels[l], l))
     self.vocab = sorted(ranked[:self.max_labels] if self.max_labels else ranked)
     self.tag_counts, self.label_counts, self.n_items = dict(raw), dict(labels), len(items)
-    self.n_empty = sum(not self._map(c) for c in items)
+    vocab = set(self.vocab)
+    self.n_empty = sum(not self._map(c, vocab) for c in items)
     return self
 
 @patch
-def _map(self:TagGrouper, cell) -> list:
-    vocab = set(self.vocab)
+def _map(self:TagGrouper, cell, vocab:set) -> list:
     out = [self._label_of(normalize_tag(t, self.lang)) for t in self._item_tags(cell)]
     return sorted({l for l in out if l in vocab})
 
 @patch
 def transform(self:TagGrouper, tags) -> list:
     "Labels (sorted, each once) of every item in `tags`; unknown tags are dropped."
-    return [self._map(c) for c in tags]
+    vocab = set(self.vocab)
+    return [self._map(c, vocab) for c in tags]
 
 @patch
 def fit_transform(self:TagGrouper, tags) -> list:
