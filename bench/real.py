@@ -9,7 +9,7 @@ official test set, same class proportions). Weights: torchvision's MobileNetV2 I
 - plain fastai, as its docs teach: `ImageDataLoaders.from_folder` (item `Resize`, `aug_transforms`),
   `vision_learner` (with a `model_meta` entry for MobileNetV2, fastai's documented way to add an
   architecture), `lr_find()` valley, `fine_tune(E, lr)`;
-- transferlab's defaults: `folder_dls`, `make_learner`, `fine_tune(learn, E)`.
+- transferlab's defaults: `folder_dls`, `make_learner`, `learn.fit_transfer(E)`.
 
 Same split, image size, batch size, epochs (1 frozen + E) and seeds. Each run is a fresh process with a
 fresh transferlab cache folder, so transferlab's time includes decoding into its cache and choosing a
@@ -18,54 +18,38 @@ precision. The runs alternate (fastai, transferlab, fastai, ...) so that a noisy
 Usage: python bench/real.py [--seeds 3] [--size 64] [--n-per-class 500] [--imbalance 10] [--epochs 4]
 """
 import argparse, json, os, subprocess, sys, tempfile, time
-from pathlib import Path
 
 def run_plain(a) -> dict:
     import warnings; warnings.filterwarnings('ignore')
-    from fastai.vision.all import (ImageDataLoaders, Resize, aug_transforms, vision_learner, model_meta, default_split,
-                                   imagenet_stats, accuracy, set_seed, Callback)
-    from torchvision.models import mobilenet_v2
-    model_meta[mobilenet_v2] = {'cut': -1, 'split': default_split, 'stats': imagenet_stats, 'weights': 'IMAGENET1K_V1'}
-    t0 = time.perf_counter()
-    set_seed(a.seed, reproducible=True)
-    dls = ImageDataLoaders.from_folder(a.data, train='train', valid='valid', item_tfms=Resize(int(a.size*1.25)),
-                                       batch_tfms=aug_transforms(size=a.size), bs=a.bs)   # fastai's default workers
-    learn = vision_learner(dls, mobilenet_v2, metrics=accuracy)
-    curve = []
+    from fastai.vision.all import Callback
+    from transferlab.runs import plain_fastai
+    t0, curve = time.perf_counter(), []
     class Clock(Callback):
         order = 60   # after the Recorder has the epoch's values
         def after_epoch(self): curve.append((time.perf_counter() - t0, float(self.recorder.values[-1][2])))
-    with learn.no_bar(), learn.no_logging():
-        lr = learn.lr_find(show_plot=False).valley
-        learn.fine_tune(a.epochs, lr, cbs=Clock())
-    wall = time.perf_counter() - t0
-    return dict(wall=wall, curve=curve, lr=float(lr), **_scores(learn))
+    r = plain_fastai(a.data, 'mobilenet_v2', size=a.size, bs=a.bs, epochs=a.epochs, seed=a.seed, cbs=Clock())
+    return dict(wall=time.perf_counter() - t0, curve=curve, lr=r['lr'], accuracy=r['accuracy'], f1_macro=r['f1_macro'])
 
 def run_ours(a) -> dict:
     import warnings; warnings.filterwarnings('ignore')
     from fastai.vision.all import set_seed
     from transferlab.data import folder_dls
     from transferlab.train import make_learner
-    from transferlab.recipes import fine_tune
+    from transferlab.runs import scores
+    import transferlab.recipes   # noqa: F401 (adds Learner.fit_transfer)
     t0 = time.perf_counter()
     set_seed(a.seed, reproducible=True)
     dls = folder_dls(a.data, valid_name='valid', size=a.size, bs=a.bs, num_workers=0, **json.loads(a.dls_kw))
     learn = make_learner(dls, 'mobilenet_v2', path=tempfile.mkdtemp())
     with learn.no_bar(), learn.no_logging():
-        res = fine_tune(learn, a.epochs, freeze_epochs=1, verbose=False, **json.loads(a.ft_kw))
+        res = learn.fit_transfer(a.epochs, freeze_epochs=1, verbose=False, **json.loads(a.ft_kw))
     wall = time.perf_counter() - t0
     secs = res.history.seconds.cumsum().tolist()
-    start = wall - res.wall_seconds   # data, cache and model before fine_tune
+    start = wall - res.wall_seconds   # data, cache and model before fit_transfer
     metric = 'accuracy'
     curve = [(start + s, float(v)) for s, v in zip(secs, res.history[metric])]
     return dict(wall=wall, curve=curve, lr=res.lrs, precision=res.precision, tta=res.tta, imbalance=res.imbalance,
-                fmt=[learn.transferlab['precision'], learn.transferlab['channels_last']], **_scores(learn))
-
-def _scores(learn) -> dict:
-    from sklearn.metrics import f1_score
-    preds, targs = learn.get_preds()
-    p = preds.argmax(1)
-    return dict(accuracy=float((p == targs).float().mean()), f1_macro=float(f1_score(targs, p, average='macro')))
+                fmt=[learn.transferlab['precision'], learn.transferlab['channels_last']], **scores(learn))
 
 def _one(kind, a, seed):
     cmd = [sys.executable, __file__, '--one', kind, '--seed', str(seed), '--data', str(a.data), '--size', str(a.size),
@@ -85,7 +69,7 @@ def main():
     ap.add_argument('--seeds', type=int, default=3); ap.add_argument('--size', type=int, default=64)
     ap.add_argument('--n-per-class', type=int, default=500); ap.add_argument('--imbalance', type=float, default=10)
     ap.add_argument('--epochs', type=int, default=4); ap.add_argument('--bs', type=int, default=64)
-    ap.add_argument('--ft-kw', default='{}', help='JSON of extra fine_tune arguments for transferlab (to try variants)')
+    ap.add_argument('--ft-kw', default='{}', help='JSON of extra fit_transfer arguments for transferlab (to try variants)')
     ap.add_argument('--dls-kw', default='{}', help='JSON of extra folder_dls arguments for transferlab')
     ap.add_argument('--ours-only', action='store_true', help='skip plain fastai (to try transferlab variants quickly)')
     ap.add_argument('--one'); ap.add_argument('--seed', type=int, default=0); ap.add_argument('--data')

@@ -69,7 +69,6 @@ def _decode_floor(files):
 def run_stage(stage:str, a) -> dict:
     "Set up (untimed), then time `stage` once, with its peak memory."
     import warnings; warnings.filterwarnings('ignore')
-    import numpy as np
     from transferlab.images import image_files
     data, work = Path(a.data), Path(a.work)
     run, n = None, None

@@ -8,7 +8,7 @@ Data: Fashion-MNIST product photos saved as JPEGs of realistic size (`--file-siz
   workers), `vision_learner`, `fine_tune(E, lr)` at a fixed learning rate (no LR search on either side:
   this measures the training path, `bench/real.py` measures the whole recipe);
 - transferlab: `folder_dls` (decoded cache, built inside the timed run), `make_learner` (precision and memory
-  format chosen by measurement), `fine_tune(learn, E, lr=...)`.
+  format chosen by measurement), `learn.fit_transfer(E, lr=...)`.
 
 Reported, each side in a fresh process with a fresh transferlab home (so the cache build and the format
 choice are paid inside the run): steady-state images per second (the mean of the unfrozen epochs after
@@ -19,7 +19,6 @@ chosen format) and reports each side's steady state as a fraction of it. It runs
 Usage: python bench/speed.py [--n-per-class 150] [--file-size 384] [--size 128] [--epochs 5] [--bs 32]
 """
 import argparse, json, os, subprocess, sys, tempfile, time
-from pathlib import Path
 
 def _timer():
     from fastai.vision.all import Callback
@@ -31,7 +30,6 @@ def _timer():
 
 def run_plain(a) -> dict:
     import warnings; warnings.filterwarnings('ignore')
-    import torch
     from fastai.vision.all import (ImageDataLoaders, Resize, aug_transforms, vision_learner, model_meta, default_split,
                                    imagenet_stats, accuracy, set_seed)
     from torchvision.models import mobilenet_v2
@@ -50,20 +48,19 @@ def run_ours(a) -> dict:
     from fastai.vision.all import set_seed
     from transferlab.data import folder_dls
     from transferlab.train import make_learner
-    from transferlab.recipes import fine_tune
+    import transferlab.recipes   # noqa: F401 (adds Learner.fit_transfer)
     t0 = time.perf_counter()
     set_seed(0, reproducible=True)
     dls = folder_dls(a.data, valid_name='valid', size=a.size, bs=a.bs)
     learn = make_learner(dls, 'mobilenet_v2', path=tempfile.mkdtemp())
     clock = _timer()
-    with learn.no_bar(), learn.no_logging(): res = fine_tune(learn, a.epochs, freeze_epochs=1, lr=a.lr, verbose=False, cbs=[clock])
+    with learn.no_bar(), learn.no_logging(): res = learn.fit_transfer(a.epochs, freeze_epochs=1, lr=a.lr, verbose=False, cbs=[clock])
     out = _report(a, t0, clock, learn, len(dls.train_ds), dls.device)
     out['probe_s'] = float(res.history.seconds.iloc[0])
     out['format'] = [learn.transferlab['precision'], learn.transferlab['channels_last']]
     return out
 
 def _report(a, t0, clock, learn, n_train, device) -> dict:
-    import torch
     wall = time.perf_counter() - t0
     ends = [t for t, _ in clock.marks]          # unfrozen epochs only (the probe/frozen epoch is not a fastai fit of the whole model)
     epochs = [b - a_ for a_, b in zip(ends[:-1], ends[1:])]

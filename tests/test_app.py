@@ -1,6 +1,6 @@
 """`transferlab serve` as a person uses it: start it on a free port, open it in headless Chromium, upload an
 image, read the predicted label, and stop it. The screenshot lands in artifacts/screenshots/app.png."""
-import os, signal, socket, subprocess, sys, time, urllib.request
+import signal, socket, subprocess, sys, time, urllib.request
 from pathlib import Path
 import pytest
 
@@ -14,15 +14,16 @@ def _free_port() -> int:
 from conftest import chromium as _chromium, interruptible
 
 @pytest.fixture(scope='module')
-def model(cli, tmp_path_factory):
+def model(run_main, tmp_path_factory):
     from transferlab.datasets import shapes_folder
     d = tmp_path_factory.mktemp('app')
     data = shapes_folder(d/'shapes', n_per_class=10, size=48)
-    r = cli('train', data, '--no-pretrained', '--arch', 'resnet18', '--size', '32', '--bs', '16', '--epochs', '2', '--lr', '3e-3',
+    r = run_main('train', data, '--no-pretrained', '--arch', 'resnet18', '--size', '32', '--bs', '16', '--epochs', '2', '--lr', '3e-3',
             '--no-report', '--out', d/'run')
     assert r.returncode == 0, r.stderr
     return d/'run', data
 
+@pytest.mark.slow
 def test_app_in_chromium(model, tmp_path):
     exe = _chromium()
     if not exe: pytest.skip("Chromium not found (apt-get install chromium; .ci/run does)")
@@ -68,6 +69,6 @@ def test_app_in_chromium(model, tmp_path):
 def test_serve_refuses_bad_options(run_main, model):
     run, _ = model
     r = run_main('serve', run, '--port', '0')
-    assert r.returncode == 1 and '--port must be between 1 and 65535' in r.stderr
+    assert r.returncode == 1 and '--port 0: must be a whole number at least 1 and at most 65535' in r.stderr
     r = run_main('serve', run.parent/'nowhere')
     assert r.returncode == 1 and 'no such model' in r.stderr

@@ -2,8 +2,9 @@
 unfreezes by stages, explains an image with Grad-CAM at its default layer, and round-trips through
 `save_classifier`/`load_classifier` with the same predictions.
 
-The smallest model of each family runs in the default suite; the rest are `slow` (TRANSFERLAB_SLOW=1).
-Nothing here lists how to cut a model: that is derived from the model (`transferlab.archs.split_model`).
+The smallest model of each family runs in the full suite (`slow`: the quick tier keeps two), and
+`TRANSFERLAB_ALL_ARCHS=1` sweeps every architecture. Nothing here lists how to cut a model: that is derived
+from the model (`transferlab.archs.split_model`).
 """
 import os, re, math, warnings
 from functools import lru_cache
@@ -30,7 +31,8 @@ def smallest_per_family() -> set:
     return {min(ns, key=n_params) for ns in fams.values()}
 
 SMALL = smallest_per_family()
-SLOW = not os.environ.get('TRANSFERLAB_SLOW')
+SWEEP = bool(os.environ.get('TRANSFERLAB_ALL_ARCHS'))
+QUICK = {'resnet18', 'mobilenet_v3_small'}   # what the quick tier keeps
 
 def test_every_family_is_in_the_default_suite():
     fams = {family(n) for n in NAMES}
@@ -51,7 +53,12 @@ def build(name:str):
             assert 'does not run on' in str(e) or 'multiple of' in str(e), f"{name}: unexpected error {e}"
     raise AssertionError(f"{name} builds at none of 64, 112, 224 px")
 
-@pytest.mark.parametrize('name', [pytest.param(n, marks=pytest.mark.skipif(n not in SMALL and SLOW, reason='set TRANSFERLAB_SLOW=1')) for n in NAMES])
+def _param(n):
+    if n in QUICK: return n
+    if n in SMALL: return pytest.param(n, marks=pytest.mark.slow)
+    return pytest.param(n, marks=[pytest.mark.slow, pytest.mark.skipif(not SWEEP, reason='one per family; TRANSFERLAB_ALL_ARCHS=1 sweeps all')])
+
+@pytest.mark.parametrize('name', [_param(n) for n in NAMES])
 def test_architecture(name, tmp_path):
     from transferlab.interpret import gradcam
     from transferlab.persist import save_classifier, load_classifier
@@ -77,6 +84,6 @@ def test_architecture(name, tmp_path):
 
 def test_unknown_and_misfit():
     from transferlab.train import make_learner
-    with pytest.raises(ValueError, match=r"unknown arch 'mobilenet_v4'; did you mean mobilenet_v2"): make_learner(data(64), 'mobilenet_v4')
+    with pytest.raises(ValueError, match=r"arch='mobilenet_v4': unknown arch; did you mean mobilenet_v2"): make_learner(data(64), 'mobilenet_v4')
     from transferlab.archs import split_model
     with pytest.raises(ValueError, match=r"multiple of 16"): split_model(torchvision.models.vit_b_16(), 60)

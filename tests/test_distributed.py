@@ -17,16 +17,27 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from test_faults import inject, one_line
+from conftest import inject, one_line
 
 pytest.importorskip('accelerate')
-SAME = ['--no-pretrained', '--arch', 'resnet18', '--size', '32', '--bs', '16', '--lr', '3e-3', '--aug', 'none',
-        '--precision', 'fp32', '--memory-format', 'contiguous', '--opt-func', 'sgd', '--no-report', '--num-workers', '0']
+pytestmark = pytest.mark.slow   # real process groups: the full suite runs them, the quick tier does not
 
 @pytest.fixture(scope='module')
 def shapes(tmp_path_factory):
     from transferlab.datasets import shapes_folder
     return shapes_folder(tmp_path_factory.mktemp('data')/'shapes', n_per_class=25, size=40)
+
+SAME = ['--no-pretrained', '--freeze-bn', '--frozen-stages', '2', '--arch', 'resnet18', '--size', '32', '--bs', '16', '--lr', '3e-3',
+        '--aug', 'none', '--precision', 'fp32', '--memory-format', 'contiguous', '--opt-func', 'sgd', '--no-report', '--num-workers', '0']
+
+@pytest.fixture(scope='module')
+def WEIGHTS(tmp_path_factory):
+    "Options that start from a weights file: transfer learning, so the probe runs first (on rank 0 alone) and is shared."
+    import torch, torchvision
+    torch.manual_seed(0)
+    w = tmp_path_factory.mktemp('weights')/'resnet18.pth'
+    torch.save(torchvision.models.resnet18().state_dict(), w)
+    return ['--weights', str(w), *SAME[1:]]
 
 WATCH = """
 import builtins, io, os
@@ -57,8 +68,8 @@ def weights(folder):
     from safetensors.numpy import load_file
     return load_file(str(folder/'model.safetensors'))
 
-def test_two_processes_train_what_one_does(cli, shapes, tmp_path):
-    one = cli('train', shapes, *SAME, '--epochs', '2', '--out', tmp_path/'one')
+def test_two_processes_train_what_one_does(cli, run_main, shapes, tmp_path):
+    one = run_main('train', shapes, *SAME, '--epochs', '2', '--out', tmp_path/'one')
     assert one.returncode == 0, one.stderr
     env = {**inject(tmp_path, WATCH), 'TL_WATCH': str(tmp_path/'two'), 'TL_WATCH_LOG': str(tmp_path/'writes')}
     two = cli('train', shapes, *SAME, '--epochs', '2', '--out', tmp_path/'two', '--processes', '2', env=env)
@@ -88,11 +99,11 @@ def _worker(rank:int, marker:str) -> int:
         except OSError: continue
         if f'RANK={rank}'.encode() in env and marker.encode() in env: return int(p.name)
 
-def test_killed_rank_fails_clearly_and_resumes(cli, shapes, tmp_path):
+def test_killed_rank_fails_clearly_and_resumes(cli, shapes, WEIGHTS, tmp_path):
     out, marker = tmp_path/'run', f'TL_TEST_MARK={os.getpid()}'
     exe = Path(sys.executable).parent/'transferlab'
     env = {**os.environ, 'TL_TEST_MARK': str(os.getpid())}
-    proc = subprocess.Popen([str(exe), 'train', str(shapes), *SAME, '--epochs', '6', '--out', str(out), '--processes', '2'],
+    proc = subprocess.Popen([str(exe), 'train', str(shapes), *WEIGHTS, '--epochs', '6', '--out', str(out), '--processes', '2'],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     ckpt, t0 = out/'.incomplete'/'models'/'checkpoint.json', time.time()
     while not ckpt.exists() and proc.poll() is None and time.time() - t0 < 300: time.sleep(0.05)
@@ -102,22 +113,22 @@ def test_killed_rank_fails_clearly_and_resumes(cli, shapes, tmp_path):
     stdout, stderr = proc.communicate(timeout=300)
     r = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
     line = one_line(r)
-    assert 'rank 1 of 2 was killed by SIGKILL' in line and '--resume continues it' in line, line
+    assert 'rank 1 of 2 was killed by SIGKILL' in line and line.endswith('continue it with: --resume'), line
     assert not (out/'model.json').exists()
     import json
     k = json.loads(ckpt.read_text())['epochs_done']   # the last checkpointed epoch (a row logged after it is redone)
     done = pd.read_csv(out/'.incomplete'/'history.csv')
-    assert 1 <= k < 6 and len(done) >= k
-    again = cli('train', shapes, *SAME, '--epochs', '6', '--out', out, '--processes', '2', '--resume')
+    assert 1 <= k < 7 and len(done) >= k
+    again = cli('train', shapes, *WEIGHTS, '--epochs', '6', '--out', out, '--processes', '2', '--resume')
     assert again.returncode == 0, again.stderr
     h = pd.read_csv(out/'history.csv')
-    assert h.epoch.tolist() == list(range(6))
+    assert h.epoch.tolist() == list(range(7))   # the probe and six epochs
     pd.testing.assert_frame_equal(h.iloc[:k].drop(columns='seconds'), done.iloc[:k].drop(columns='seconds'))
-    assert f"epoch {k + 1}/6" in again.stdout and "epoch 1/6" not in again.stdout
+    assert f"epoch {k + 1}/7" in again.stdout and "epoch 1/7" not in again.stdout
 
-def test_under_torchrun(cli, shapes, tmp_path):
+def test_under_torchrun(run_main, shapes, tmp_path):
     "The same command under a launcher of the user's own (torchrun, as a multi-node job would start it): it joins the launcher's processes."
-    one = cli('train', shapes, *SAME, '--epochs', '1', '--out', tmp_path/'one')
+    one = run_main('train', shapes, *SAME, '--epochs', '1', '--out', tmp_path/'one')
     assert one.returncode == 0, one.stderr
     r = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nnodes', '1', '--nproc-per-node', '2', '--master-addr', '127.0.0.1',
                         '--master-port', str(_port()), '-m', 'transferlab.cli', 'train', str(shapes), *SAME, '--epochs', '1', '--out', str(tmp_path/'tr')],

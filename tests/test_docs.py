@@ -5,7 +5,7 @@ every sidebar link must resolve, and every public function and class must be doc
 Screenshots of the index and the interpret page are saved under `artifacts/screenshots/` for review.
 Skipped, loudly, only when Chromium is not installed (`.ci/run` installs Debian's `chromium`).
 """
-import functools, http.server, importlib, inspect, os, re, shutil, subprocess, sys, threading, warnings
+import functools, http.server, importlib, inspect, re, subprocess, sys, threading, warnings
 from pathlib import Path
 import pytest
 
@@ -17,6 +17,8 @@ CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic
                   '--disable-component-update', '--disable-sync', '--disable-default-apps', '--disable-extensions']
 
 from conftest import chromium as _chromium
+
+pytestmark = pytest.mark.slow   # builds the whole site: the full suite runs it, the quick tier does not
 
 @pytest.fixture(scope='module')
 def site(tmp_path_factory):

@@ -1,13 +1,11 @@
-"""`transferlab evaluate` end to end: on the validation folder of a `train` run it reproduces the run's validation
-accuracy exactly, and the reports both commands write open in Chromium with every image loaded."""
-import json, os, shutil
+"""`transferlab evaluate` end to end: on the validation folder of a `train` run (a `train/` + `valid/` folder, which
+`train` uses as its split) it reproduces the run's validation accuracy exactly, and the reports both commands write
+open in Chromium with every image loaded."""
+import json, shutil
 from pathlib import Path
 import pandas as pd
 import pytest
-
-TINY = ['--no-pretrained', '--arch', 'resnet18', '--size', '32', '--bs', '16', '--lr', '3e-3']
-
-from conftest import chromium as _chromium
+from conftest import TINY, chromium as _chromium
 
 def _images_loaded(exe, html:Path) -> tuple:
     "(images on the page, images that loaded) for `html` opened from disk in headless Chromium."
@@ -20,7 +18,7 @@ def _images_loaded(exe, html:Path) -> tuple:
         b.close()
     return n, ok
 
-def test_evaluate_reproduces_train_and_reports_open(cli, tmp_path):
+def test_evaluate_reproduces_train_and_reports_open(run_main, tmp_path):
     from transferlab.datasets import shapes_folder
     shapes = shapes_folder(tmp_path/'shapes', n_per_class=16, size=40)
     data = tmp_path/'data'
@@ -29,11 +27,11 @@ def test_evaluate_reproduces_train_and_reports_open(cli, tmp_path):
         for part, chunk in (('train', files[:12]), ('valid', files[12:])):
             (data/part/cls.name).mkdir(parents=True, exist_ok=True)
             for f in chunk: shutil.copy(f, data/part/cls.name/f.name)
-    r = cli('train', data, *TINY, '--epochs', '2', '--out', tmp_path/'run')
+    r = run_main('train', data, *TINY, '--epochs', '2', '--out', tmp_path/'run')
     assert r.returncode == 0, r.stderr
     res, h = json.loads((tmp_path/'run'/'result.json').read_text()), pd.read_csv(tmp_path/'run'/'history.csv')
     kept = h.accuracy.iloc[h.accuracy.idxmax()]   # the best epoch is the model that was kept
-    e = cli('evaluate', tmp_path/'run', data/'valid', '--out', tmp_path/'ev')
+    e = run_main('evaluate', tmp_path/'run', data/'valid', '--out', tmp_path/'ev')
     assert e.returncode == 0, e.stderr
     m = json.loads((tmp_path/'ev'/'metrics.json').read_text())
     assert m['accuracy'] == pytest.approx(kept, abs=1e-6), (m['accuracy'], kept, res['best'])

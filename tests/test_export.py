@@ -1,6 +1,6 @@
 """Exported models on a machine without torch: a venv that has only Pillow, numpy, onnxruntime (and what they
 import) besides transferlab itself predicts the same labels as `transferlab predict` with the full library."""
-import json, os, subprocess, sys, sysconfig
+import subprocess, sys, sysconfig
 from pathlib import Path
 import pandas as pd
 import pytest
@@ -9,14 +9,14 @@ ROOT = Path(__file__).resolve().parent.parent
 RUNTIME = ('numpy', 'numpy.libs', 'PIL', 'pillow.libs', 'onnxruntime', 'packaging', 'flatbuffers', 'google')
 
 @pytest.fixture(scope='module')
-def exported(cli, tmp_path_factory):
+def exported(run_main, tmp_path_factory):
     from transferlab.datasets import shapes_folder
     d = tmp_path_factory.mktemp('exp')
     data = shapes_folder(d/'shapes', n_per_class=8, size=40)
-    r = cli('train', data, '--no-pretrained', '--arch', 'resnet18', '--size', '32', '--bs', '16', '--epochs', '1', '--lr', '3e-3',
-            '--no-report', '--out', d/'run')
+    r = run_main('train', data, '--no-pretrained', '--arch', 'resnet18', '--size', '32', '--bs', '16', '--epochs', '1', '--lr', '3e-3',
+                 '--no-report', '--out', d/'run')
     assert r.returncode == 0, r.stderr
-    e = cli('export', d/'run')
+    e = run_main('export', d/'run')
     assert e.returncode == 0 and (d/'run'/'model.onnx.json').exists(), e.stderr
     return d, data
 
@@ -30,7 +30,7 @@ def torchless_python(tmp_path) -> Path:
     (site/'transferlab').symlink_to(ROOT/'transferlab')
     return venv/'bin'/'python'
 
-def test_runtime_without_torch_predicts_like_the_library(cli, exported, tmp_path):
+def test_runtime_without_torch_predicts_like_the_library(run_main, exported, tmp_path):
     d, data = exported
     py = torchless_python(tmp_path)
     probe = subprocess.run([str(py), '-c', 'import torch'], capture_output=True, text=True)
@@ -38,10 +38,11 @@ def test_runtime_without_torch_predicts_like_the_library(cli, exported, tmp_path
     r = subprocess.run([str(py), '-m', 'transferlab.runtime', str(d/'run'/'model.onnx'), '--folder', str(data), '--out', str(tmp_path/'rt.csv')],
                        capture_output=True, text=True, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    full = cli('predict', d/'run', '--folder', data, '--out', tmp_path/'full.csv')
+    full = run_main('predict', d/'run', '--folder', data, '--out', tmp_path/'full.csv')
     assert full.returncode == 0, full.stderr
     rt, lib = pd.read_csv(tmp_path/'rt.csv'), pd.read_csv(tmp_path/'full.csv')
     assert len(rt) == 40 and rt.ImageID.tolist() == lib.ImageID.tolist() and rt.Label.tolist() == lib.Label.tolist()
+    assert (rt.prob - lib.prob).abs().max() < 2e-4 and b'\r' not in (tmp_path/'rt.csv').read_bytes()   # the same file, line endings too
 
 def test_runtime_errors_are_one_line(exported, tmp_path):
     d, data = exported
@@ -53,9 +54,9 @@ def test_runtime_errors_are_one_line(exported, tmp_path):
         r = subprocess.run([str(py), '-m', 'transferlab.runtime', *args], capture_output=True, text=True)
         assert r.returncode == 1 and msg in r.stderr and 'Traceback' not in r.stderr, r.stderr
 
-def test_export_cli_torchscript_and_bad_format(cli, exported):
+def test_export_cli_torchscript_and_bad_format(run_main, exported):
     d, _ = exported
-    r = cli('export', d/'run', '--format', 'torchscript')
+    r = run_main('export', d/'run', '--format', 'torchscript')
     assert r.returncode == 0 and (d/'run'/'model.pt').exists(), r.stderr
-    r = cli('export', d/'run', '--format', 'tflite')
+    r = run_main('export', d/'run', '--format', 'tflite')
     assert r.returncode == 2 and "invalid choice: 'tflite'" in r.stderr

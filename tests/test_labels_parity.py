@@ -1,5 +1,4 @@
 """One label parser: the data builders (`prepare_csv`) and `audit` read the same labels from the same CSVs."""
-import pandas as pd
 import pytest
 from transferlab.data import prepare_csv, audit
 from transferlab.labels import TagGrouper

@@ -1,18 +1,14 @@
 """MLflow tracking from the command line, read back with MLflow's own client: against a local store (MLflow's
 default, a SQLite file in the working directory, and the older `file:` store) and against a real `mlflow
 server` started here on 127.0.0.1."""
-import json, os, socket, subprocess, sys, time, urllib.request
+import json, socket, subprocess, sys, time, urllib.request
 from pathlib import Path
 import pandas as pd
 import pytest
+from conftest import TINY as _TINY
 
 mlflow = pytest.importorskip('mlflow')
-TINY = ['--no-pretrained', '--arch', 'resnet18', '--size', '32', '--bs', '16', '--lr', '3e-3', '--no-report']
-
-@pytest.fixture(scope='module')
-def shapes(tmp_path_factory):
-    from transferlab.datasets import shapes_folder
-    return shapes_folder(tmp_path_factory.mktemp('data')/'shapes', n_per_class=10, size=32)
+TINY = [*_TINY, '--no-report']
 
 def the_run(uri:str, name:str):
     c = mlflow.MlflowClient(uri)
@@ -38,23 +34,24 @@ def check_train_run(uri:str, out:Path):
     local = Path(c.download_artifacts(run.info.run_id, 'model.safetensors', str(out.parent/'download')))
     assert local.read_bytes() == (out/'model.safetensors').read_bytes()
 
-def test_train_default_store_and_file_store(cli, shapes, tmp_path, monkeypatch):
-    env = {k: v for k, v in os.environ.items() if k != 'MLFLOW_TRACKING_URI'}
-    r = cli('train', shapes, *TINY, '--epochs', '2', '--out', tmp_path/'run', '--mlflow', cwd=tmp_path, env=env)
+def test_train_default_store_and_file_store(run_main, shapes, tmp_path, monkeypatch):
+    monkeypatch.delenv('MLFLOW_TRACKING_URI', raising=False); monkeypatch.delenv('MLFLOW_ALLOW_FILE_STORE', raising=False)
+    monkeypatch.chdir(tmp_path)
+    r = run_main('train', shapes, *TINY, '--epochs', '2', '--out', tmp_path/'run', '--mlflow')
     assert r.returncode == 0, r.stderr
     assert (tmp_path/'mlflow.db').is_file()          # MLflow's default store (3.7+): ./mlflow.db
     check_train_run(f"sqlite:///{tmp_path/'mlflow.db'}", tmp_path/'run')
     uri = f"file:{tmp_path/'mlruns'}"   # MLflow's older file store refuses new runs unless MLFLOW_ALLOW_FILE_STORE is set: its message, nothing written
-    r = cli('train', shapes, *TINY, '--epochs', '2', '--out', tmp_path/'filed', '--mlflow', uri, env=env)
+    r = run_main('train', shapes, *TINY, '--epochs', '2', '--out', tmp_path/'filed', '--mlflow', uri)
     assert r.returncode == 1 and 'MLFLOW_ALLOW_FILE_STORE=true' in r.stderr.splitlines()[-1] and not (tmp_path/'filed').exists(), r.stderr
-    r = cli('train', shapes, *TINY, '--epochs', '2', '--out', tmp_path/'filed', '--mlflow', uri, env={**env, 'MLFLOW_ALLOW_FILE_STORE': 'true'})
+    monkeypatch.setenv('MLFLOW_ALLOW_FILE_STORE', 'true')
+    r = run_main('train', shapes, *TINY, '--epochs', '2', '--out', tmp_path/'filed', '--mlflow', uri)
     assert r.returncode == 0, r.stderr
-    monkeypatch.setenv('MLFLOW_ALLOW_FILE_STORE', 'true')   # to read it back here
     check_train_run(uri, tmp_path/'filed')
 
-def test_failed_train_is_marked_failed(cli, shapes, tmp_path):
+def test_failed_train_is_marked_failed(run_main, shapes, tmp_path):
     uri = f"sqlite:///{tmp_path/'m.db'}"
-    r = cli('train', shapes, *TINY, '--epochs', '2', '--budget-minutes', '0', '--out', tmp_path/'late', '--mlflow', uri)
+    r = run_main('train', shapes, *TINY, '--epochs', '2', '--budget-minutes', '0', '--out', tmp_path/'late', '--mlflow', uri)
     assert r.returncode == 1
     assert the_run(uri, 'late')[1].info.status == 'FAILED'
 
@@ -81,11 +78,12 @@ def server(tmp_path):
     try: proc.wait(timeout=20)
     except subprocess.TimeoutExpired: proc.kill()
 
-def test_grid_on_a_tracking_server(cli, shapes, tmp_path, server):
+@pytest.mark.slow
+def test_grid_on_a_tracking_server(run_main, shapes, tmp_path, server):
     cfg = tmp_path/'study.yaml'
     cfg.write_text(f"base: {{data: {shapes}, arch: resnet18, pretrained: false, epochs: 1, freeze_epochs: 0, size: 32, bs: 16}}\n"
                    "axes: {lr: [0.001, 0.003]}\n")
-    r = cli('grid', cfg, '--out', tmp_path/'study', '--mlflow', server)
+    r = run_main('grid', cfg, '--out', tmp_path/'study', '--mlflow', server)
     assert r.returncode == 0, r.stderr
     c, parent = the_run(server, 'study')
     assert parent.data.params['runs'] == '2' and parent.info.status == 'FINISHED'

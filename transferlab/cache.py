@@ -6,22 +6,22 @@ Docs: https://transferlab.github.io/transferlab/cache.html.md"""
 
 # %% ../nbs/02a_cache.ipynb #47264c6d
 from __future__ import annotations
-import hashlib, json, os, sys, time, warnings, zlib
+import hashlib, json, os, sys, time, zlib
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 import numpy as np
 import torch
-from fastai.vision.all import Resize, TensorImage, Transform, TransformBlock, IntToFloatTensor, TfmdDL, WeightedDL
+from fastai.vision.all import TensorImage, Transform, TransformBlock, IntToFloatTensor, TfmdDL, WeightedDL
 from fastcore.basics import patch
-from .core import FileLock, atomic_write, write_json, human_bytes
+from .core import FileLock, write_json, human_bytes
 from .datasets import data_home
 from PIL import Image, ImageOps
 from fastai.vision.all import PILImage
 from .images import BadImageError, load_rgb, to_rgb, resize_crop, _decoded
 
 # %% auto #0
-__all__ = ['CACHE_VERSION', 'RGBImage', 'decode_presized', 'cache_home', 'DecodedCache', 'CachedImages', 'CachedImageBlock',
-           'CachedBatches', 'CachedTfmdDL', 'CachedWeightedDL', 'cache_budget', 'cache_fits']
+__all__ = ['RGBImage', 'decode_presized', 'cache_home', 'DecodedCache', 'CachedImages', 'CachedImageBlock', 'cache_budget',
+           'cache_fits']
 
 # %% ../nbs/02a_cache.ipynb #e5b31660
 class RGBImage(PILImage):
@@ -32,9 +32,10 @@ class RGBImage(PILImage):
         if isinstance(fn, Image.Image) and not isinstance(fn, PILImage): return cls(to_rgb(ImageOps.exif_transpose(fn)))
         return super().create(fn, **kwargs)
 
-# %% ../nbs/02a_cache.ipynb #f3adab95
+# %% ../nbs/02a_cache.ipynb #844abee1
 CACHE_VERSION = 1
 
+# %% ../nbs/02a_cache.ipynb #f3adab95
 def _pair(size) -> tuple:
     return (int(size), int(size)) if isinstance(size, (int, np.integer)) else tuple(int(s) for s in size)
 
@@ -42,6 +43,7 @@ def _pixels(im:Image.Image) -> np.ndarray:
     "An RGB image's pixels as (height, width, 3) uint8 (a little faster than `np.asarray`)."
     return np.frombuffer(im.tobytes(), np.uint8).reshape(im.size[1], im.size[0], 3)
 
+# %% ../nbs/02a_cache.ipynb #4cf7f466
 def decode_presized(item, # An image file, or a PIL image
                     presize:int|tuple, # Size (or (height, width)) of fastai's `Resize`
                    ) -> np.ndarray: # uint8, (height, width, 3)
@@ -66,12 +68,14 @@ def _real_paths(files:list) -> list:
         out.append(os.path.join(r, name))
     return out
 
+# %% ../nbs/02a_cache.ipynb #48becfbd
 def _stat(fn:str) -> list|None:
     "[size, mtime] of `fn`, None if it is gone."
     try: st = os.stat(fn)
     except OSError: return None
     return [st.st_size, st.st_mtime_ns]
 
+# %% ../nbs/02a_cache.ipynb #b3cf333b
 def _decode_rows(args) -> tuple:
     "Worker: decode consecutive files into rows `start`, ... of the pixel file; returns their stats (taken first), CRC-32s and errors."
     path, shape, start, files, presize = args
@@ -114,6 +118,7 @@ class DecodedCache:
 def _say(self:DecodedCache, msg:str):
     if self.verbose: print(f"cache: {msg}", file=sys.stderr, flush=True)
 
+# %% ../nbs/02a_cache.ipynb #51e101de
 @patch
 def _read_index(self:DecodedCache, say:bool=True) -> dict|None:
     "The index on disk if it describes this cache and its pixel file has the right size, else None (saying why)."
@@ -128,6 +133,7 @@ def _read_index(self:DecodedCache, say:bool=True) -> dict|None:
         say(f"{px} is missing or has the wrong size (half-written or truncated); rebuilding"); return None
     return d
 
+# %% ../nbs/02a_cache.ipynb #21a31356
 _VERIFIED = set()   # (pixel file, its size and mtime) checked by this process already
 
 def _positions(order:list, files:list) -> np.ndarray:
@@ -135,6 +141,7 @@ def _positions(order:list, files:list) -> np.ndarray:
     pos = dict(zip(order, range(len(order))))
     return np.fromiter((pos[f] for f in files), dtype=np.int64, count=len(files))
 
+# %% ../nbs/02a_cache.ipynb #db49c321
 @patch
 def _damaged(self:DecodedCache, d:dict, mm:np.ndarray) -> list:
     "Files whose pixels in `mm` no longer match their recorded CRC-32 (a damaged pixel file); checked once per process."
@@ -152,6 +159,7 @@ def _plain_pil():
     old = getattr(sys.modules.get('fastai.vision.core'), '_old_sz', None)
     if old is not None: Image.Image.size = property(old)
 
+# %% ../nbs/02a_cache.ipynb #75848c74
 def _blocks(idx:list, size:int=256) -> list:
     "Sorted indices cut into runs of consecutive ones, each at most `size` long (one decoding task each)."
     out = []
@@ -160,6 +168,7 @@ def _blocks(idx:list, size:int=256) -> list:
         else: out.append([i])
     return out
 
+# %% ../nbs/02a_cache.ipynb #576ab352
 @patch
 def _build(self:DecodedCache, reuse:dict|None, redo:set) -> dict:
     "Write a new pixel file (rows of `reuse` copied, the rest decoded in parallel), then the index, and return it."
@@ -191,8 +200,8 @@ def _build(self:DecodedCache, reuse:dict|None, redo:set) -> dict:
             stats[t[2]:t[2] + len(s)], crcs[t[2]:t[2] + len(c)] = s, c
             errors += e
         if errors:
-            raise BadImageError(f"{len(errors)} bad image file(s): {'; '.join(errors[:3])}{' ...' if len(errors) > 3 else ''}; "
-                                f"fix them, or pass skip_bad=True to leave them out")
+            raise BadImageError(f"{len(errors)} bad image file(s): {'; '.join(errors[:3])}{' ...' if len(errors) > 3 else ''}; fix them",
+                                fix=('skip_bad', True, 'or leave them out'))
         os.replace(tmp, self.folder/'pixels.u8')
         index = dict(version=CACHE_VERSION, presize=list(self.presize), files=self.files, stats=stats, crc32=crcs)
         write_json(self.folder/'index.json', index, indent=None)
@@ -216,12 +225,14 @@ def _stale(self:DecodedCache, d:dict|None, verify:bool=True, say:bool=True) -> s
     if not (changed or damaged): self._map(d, mm)
     return set(changed) | set(damaged)
 
+# %% ../nbs/02a_cache.ipynb #bbf7ecd3
 @patch
 def _map(self:DecodedCache, d:dict, mm:np.ndarray=None):
     "Use the pixel file that index `d` describes."
     self.pixels = mm if mm is not None else np.memmap(self.folder/'pixels.u8', dtype=np.uint8, mode='r', shape=self.shape)
     self.rows = _positions(d['files'], self.files)
 
+# %% ../nbs/02a_cache.ipynb #91e08ae8
 @patch
 def open(self:DecodedCache, verify:bool=True) -> DecodedCache:
     "Check the cache on disk, rebuild what is missing, changed or damaged, and map the pixels into memory."
@@ -232,12 +243,14 @@ def open(self:DecodedCache, verify:bool=True) -> DecodedCache:
         if redo: self._map(self._build(d, redo))
     return self
 
+# %% ../nbs/02a_cache.ipynb #8870bc4f
 @patch
 def __getitem__(self:DecodedCache, i:int) -> np.ndarray:
     "Pixels of file number `i` (height, width, 3)."
     if self.pixels is None: self.open()
     return self.pixels[self.rows[i]]
 
+# %% ../nbs/02a_cache.ipynb #70456fcd
 @patch
 def row_of(self:DecodedCache, fn) -> int|None:
     "Position of file `fn` in the cache, or None."
@@ -260,7 +273,7 @@ def CachedImageBlock(cache:DecodedCache) -> TransformBlock:
     "fastai's `ImageBlock`, reading pixels from `cache`."
     return TransformBlock(type_tfms=CachedImages(cache), batch_tfms=IntToFloatTensor)
 
-# %% ../nbs/02a_cache.ipynb #409275e1
+# %% ../nbs/02a_cache.ipynb #deb5418e
 class CachedBatches:
     "Mixin for fastai's `TfmdDL`: batches of cached images are one read of the memory map, targets one tensor index."
     def _fast_plan(self):
@@ -298,6 +311,7 @@ class CachedBatches:
             x = TensorImage(torch.from_numpy(cache.pixels[rows[i]]).permute(0, 3, 1, 2))
             yield (x, ys[i]) if ys is not None else (x,)
 
+# %% ../nbs/02a_cache.ipynb #409275e1
 def _rows(items):
     "The items of a dataset one by one (DataFrame rows as Series, like fastai's ColReader expects)."
     import pandas as pd
@@ -307,7 +321,7 @@ def _apply(fs:list, item):
     for f in fs: item = f(item)
     return item
 
-# %% ../nbs/02a_cache.ipynb #88af1cc8
+# %% ../nbs/02a_cache.ipynb #d5738155
 class CachedTfmdDL(CachedBatches, TfmdDL): "fastai's `TfmdDL`, reading whole batches from a `DecodedCache`."
 class CachedWeightedDL(CachedBatches, WeightedDL): "fastai's `WeightedDL`, reading whole batches from a `DecodedCache`."
 

@@ -6,13 +6,13 @@ Docs: https://transferlab.github.io/transferlab/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #f0d1b886
 from __future__ import annotations
-import contextlib, errno, json, math, os, re, shutil, sys, tempfile, time
+import contextlib, errno, json, math, os, re, shutil, sys, tempfile
 from pathlib import Path
 
 # %% auto #0
 __all__ = ['WriteError', 'atomic_write', 'write_text', 'write_json', 'write_csv', 'read_csv', 'atomic_folder', 'publish',
-           'lower_is_better', 'best_position', 'root_cause', 'error_message', 'LockedError', 'FileLock',
-           'available_memory', 'human_bytes']
+           'lower_is_better', 'best_position', 'keyword', 'option', 'ParamError', 'check_choice', 'check_number',
+           'root_cause', 'error_message', 'LockedError', 'FileLock', 'available_memory', 'human_bytes']
 
 # %% ../nbs/00_core.ipynb #93f28523
 def _umask() -> int:
@@ -57,6 +57,7 @@ def write_json(path:str|Path, obj, indent:int=2) -> Path:
     "Write `obj` as JSON to `path` atomically."
     return write_text(path, json.dumps(obj, indent=indent, ensure_ascii=False) + '\n')
 
+# %% ../nbs/00_core.ipynb #a5429294
 def write_csv(df, # A pandas DataFrame
               path:str|Path, # Where to write
               **kwargs # Passed to `DataFrame.to_csv` (default `index=False`)
@@ -65,6 +66,7 @@ def write_csv(df, # A pandas DataFrame
     kwargs.setdefault('index', False)
     return atomic_write(path, lambda p: df.to_csv(p, encoding='utf-8', errors='surrogateescape', **kwargs))
 
+# %% ../nbs/00_core.ipynb #e60cba17
 def read_csv(path:str|Path, **kwargs):
     "Read a CSV written by `write_csv` (undecodable bytes come back as the same surrogates)."
     import pandas as pd
@@ -98,6 +100,7 @@ def atomic_folder(dest:str|Path, # The folder to create (or replace, with `repla
         if old is not None: shutil.rmtree(old, ignore_errors=True)
     finally: shutil.rmtree(stage, ignore_errors=True)
 
+# %% ../nbs/00_core.ipynb #864a5fbc
 def publish(stage:str|Path, # A complete staging folder
             dest:str|Path, # Where its entries go; entries of `dest` that `stage` lacks are kept
             last:tuple=(), # Entry names to move last, in this order
@@ -130,6 +133,63 @@ def best_position(values, # Numbers (a list, array or Series); NaN never wins
     pick = min if lower_is_better(name) else max
     return pick(ok, key=lambda i: vals[i])
 
+# %% ../nbs/00_core.ipynb #2f5e8c47
+PRECISIONS = ('fp32', 'fp16', 'bf16', 'auto')
+MEMORY_FORMATS = ('auto', 'channels-last', 'contiguous')
+RECIPES = ('lpft', 'classic')
+SCHEDULES = ('one_cycle', 'flat_cos', 'plateau', 'step')
+IMBALANCE = ('auto', 'none', 'logit_adjust')
+AUG_NAMES = ('none', 'light', 'default', 'heavy', 'color')
+LR_METHODS = ('valley', 'minimum', 'steep', 'slide')
+ID_KINDS = ('relpath', 'name', 'stem')
+EXPORT_FORMATS = ('onnx', 'torchscript')
+FIGURE_FORMATS = ('png', 'jpg', 'jpeg', 'svg', 'pdf')
+CAM_METHODS = ('gradcam', 'gradcam++')
+EXECUTORS = ('local', 'ray')
+
+# %% ../nbs/00_core.ipynb #61d0a7be
+def keyword(param:str, value) -> str:
+    "How Python spells `param=value`."
+    return f"{param}={value!r}"
+
+def option(param:str, value=True) -> str:
+    "How the command line spells `param=value`: `--skip-bad`, `--no-pretrained`, `--bs 0`."
+    name = param.replace('_', '-')
+    if value is True: return f"--{name}"
+    if value is False: return f"--no-{name}"
+    return f"--{name} {value:g}" if isinstance(value, float) else f"--{name} {value}"
+
+# %% ../nbs/00_core.ipynb #3b8e7f20
+class ParamError(ValueError):
+    "A value of `param` that cannot be used, why, and the parameter that fixes it; `str` names keywords, `as_option` options."
+    def __init__(self, param:str|None, # The parameter (None when the error is not about one)
+                 value, # The value given
+                 why:str, # What is wrong with it
+                 fix:tuple=None, # (parameter, value, what that does) that fixes it, if any
+                ):
+        super().__init__(param, value, why, fix)
+        self.param, self.value, self.why, self.fix = param, value, why, fix
+    def _say(self, spell) -> str:
+        fix = f"; {self.fix[2]}: {spell(*self.fix[:2])}" if self.fix else ''
+        return (f"{spell(self.param, self.value)}: " if self.param else '') + self.why + fix
+    def __str__(self): return self._say(keyword)
+    def as_option(self) -> str: return self._say(option)
+
+# %% ../nbs/00_core.ipynb #8b2d0e59
+def check_choice(param:str, value, choices) -> object:
+    "`value` if it is one of `choices`, else a `ParamError` listing them."
+    if value not in choices: raise ParamError(param, value, f"choose from {', '.join(map(str, choices))}")
+    return value
+
+def check_number(param:str, value, low=None, high=None, low_open:bool=False, kind=int):
+    "`value` if it is a `kind` in [`low`, `high`] (`low` excluded when `low_open`), else a `ParamError` that says the range."
+    ok = isinstance(value, kind) and not isinstance(value, bool) if kind is int else isinstance(value, (int, float)) and not isinstance(value, bool)
+    ok = ok and math.isfinite(value) and (low is None or value > low or (value == low and not low_open)) and (high is None or value <= high)
+    if ok: return value
+    lo = None if low is None else f"{'above' if low_open else 'at least'} {low}"
+    rng = ' and '.join(filter(None, [lo, None if high is None else f"at most {high}"]))
+    raise ParamError(param, value, f"must be {'a whole number' if kind is int else 'a number'}" + (f" {rng}" if rng else ''))
+
 # %% ../nbs/00_core.ipynb #38242bb5
 _FASTAI_WRAP = re.compile(r'^Exception occured in `(?P<cb>[^`]+)` when calling event `(?P<event>[^`]+)`:\s*$')
 _WRAPPERS = (KeyError, IndexError, TypeError, AttributeError, ZeroDivisionError, AssertionError, StopIteration, NameError)
@@ -144,6 +204,7 @@ def root_cause(e:BaseException) -> BaseException:
         e = nxt
     return e
 
+# %% ../nbs/00_core.ipynb #cc6a4461
 def _own_message(e:BaseException) -> tuple:
     "(message, where) of one exception, with fastai's and DataLoader's wrappers taken off."
     first = e.args[0] if len(e.args) == 1 and isinstance(e.args[0], str) else None
@@ -160,10 +221,14 @@ def _own_message(e:BaseException) -> tuple:
     if isinstance(e, _WRAPPERS): text = f"{type(e).__name__}: {text}" if text else type(e).__name__
     return text or type(e).__name__, where
 
-def error_message(e:BaseException) -> str:
+# %% ../nbs/00_core.ipynb #3653e215
+def error_message(e:BaseException, # The exception caught
+                  cli:bool=False, # Name parameters as command-line options (see `ParamError`)
+                 ) -> str:
     "The root cause of `e` in one line: its message, the file involved, and the fastai callback it came from."
     cause = root_cause(e)
     msg, where = _own_message(cause)
+    if isinstance(cause, ParamError) and cli: msg = cause.as_option()
     if where is None: where = _own_message(e)[1]
     return msg + (f" (in fastai callback {where})" if where else '')
 
@@ -171,8 +236,27 @@ def error_message(e:BaseException) -> str:
 class LockedError(RuntimeError):
     "Another process holds the lock."
 
+def _locked_by(fd:int) -> str: return os.pread(fd, 32, 0).decode(errors='replace').strip() or 'unknown'
+
+# %% ../nbs/00_core.ipynb #5d0c11a1
+def _take(path:Path, wait:bool, what:str) -> int:
+    "A file descriptor of `path` holding its exclusive lock (retried if the file was removed meanwhile)."
+    import fcntl
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666 & ~_umask())
+        try: fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            holder = _locked_by(fd); os.close(fd)
+            raise LockedError(f"{what} is in use by another transferlab process (pid {holder}); "
+                              f"wait for it to finish, or choose another folder") from None
+        try: same = os.stat(path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError: same = False
+        if same: return fd
+        os.close(fd)   # the holder removed the file after we opened it: lock the new one
+
+# %% ../nbs/00_core.ipynb #1e7c3a90
 class FileLock:
-    "An exclusive, crash-safe lock on `path` (a lock file is created if needed)."
+    "An exclusive, crash-safe lock on `path`, a context manager; the lock file exists only while the lock is held."
     def __init__(self, path:str|Path, # The lock file
                  wait:bool=True, # Wait for the holder to finish, else raise `LockedError`
                  what:str=None, # What the lock protects, for the error message
@@ -180,22 +264,15 @@ class FileLock:
         self.path, self.wait, self.what, self.fd = Path(path), wait, what or str(Path(path).parent), None
 
     def __enter__(self):
-        import fcntl
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666 & ~_umask())
-        try: fcntl.flock(self.fd, fcntl.LOCK_EX | (0 if self.wait else fcntl.LOCK_NB))
-        except BlockingIOError:
-            holder = os.pread(self.fd, 32, 0).decode(errors='replace').strip() or 'unknown'
-            os.close(self.fd); self.fd = None
-            raise LockedError(f"{self.what} is in use by another transferlab process (pid {holder}); "
-                              f"wait for it to finish, or choose another folder") from None
+        self.fd = _take(self.path, self.wait, self.what)
         os.ftruncate(self.fd, 0); os.pwrite(self.fd, str(os.getpid()).encode(), 0)
         return self
 
     def __exit__(self, *exc):
-        import fcntl
-        if self.fd is not None:
-            os.ftruncate(self.fd, 0); fcntl.flock(self.fd, fcntl.LOCK_UN); os.close(self.fd); self.fd = None
+        if self.fd is None: return
+        self.path.unlink(missing_ok=True)   # while still holding it: a waiter then retries on a new file
+        os.close(self.fd); self.fd = None
 
 # %% ../nbs/00_core.ipynb #f88bd0eb
 def available_memory() -> int:
@@ -209,6 +286,7 @@ def available_memory() -> int:
         return int(psutil.virtual_memory().available)
     except ImportError: return 0
 
+# %% ../nbs/00_core.ipynb #31c11ec3
 def human_bytes(n:float) -> str:
     "`n` bytes as a short string: '512 B', '3.1 MB', '12 GB', '9.1 TB'."
     for unit in ('B', 'KB', 'MB', 'GB', 'TB', 'PB'):

@@ -16,11 +16,11 @@ import torch
 from fastcore.basics import listify, store_attr
 from fastcore.meta import delegates
 from fastai.vision.all import (DataBlock, DataLoaders, ImageBlock, CategoryBlock, MultiCategoryBlock, ColReader,
-    GrandparentSplitter, RandomSplitter, ColSplitter, get_image_files, parent_label, Resize, Normalize, aug_transforms, imagenet_stats,
-    TensorImage, DisplayedTransform, image_extensions)
-from .core import human_bytes
+    GrandparentSplitter, RandomSplitter, ColSplitter, parent_label, Resize, Normalize, aug_transforms, imagenet_stats,
+    TensorImage, DisplayedTransform)
+from .core import human_bytes, ParamError, check_number
 from .labels import TagGrouper, parse_labels, label_sort_key, cooccurrence
-from .images import BadImageError, load_rgb, inspect_image, inspect_images, make_awkward, image_files
+from .images import BadImageError, inspect_images, image_files
 from .cache import RGBImage, DecodedCache, CachedImages, CachedImageBlock, CachedTfmdDL, CachedWeightedDL, cache_fits
 from fastai.vision.all import WeightedDL
 
@@ -47,7 +47,6 @@ AUG_PRESETS = {
     'heavy': dict(mult=2.0, max_zoom=1.3, min_scale=0.75),
     'color': dict(max_rotate=15., max_warp=0., max_lighting=0.5, p_lighting=1.0, min_scale=0.6),
 }
-_RENAMED_PRESETS = {'seed' + '000': 'color'}   # old name -> new name, accepted with a DeprecationWarning
 
 def batch_transforms(aug:str|list='default', # A preset name from `AUG_PRESETS`, or a list of batch transforms
                      size:int=224, # Final image size
@@ -55,10 +54,7 @@ def batch_transforms(aug:str|list='default', # A preset name from `AUG_PRESETS`,
     "The batch transforms of preset `aug` at `size`, followed by ImageNet normalisation."
     norm = Normalize.from_stats(*imagenet_stats)
     if not isinstance(aug, str): return [*listify(aug), norm]
-    if aug in _RENAMED_PRESETS:
-        warnings.warn(f"aug={aug!r} is deprecated; use aug={_RENAMED_PRESETS[aug]!r}", DeprecationWarning, stacklevel=2)
-        aug = _RENAMED_PRESETS[aug]
-    if aug not in AUG_PRESETS: raise ValueError(f"aug={aug!r} is not a preset; choose from {', '.join(AUG_PRESETS)} or pass a list of transforms")
+    if aug not in AUG_PRESETS: raise ParamError('aug', aug, f"not a preset; choose from {', '.join(AUG_PRESETS)} or pass a list of transforms")
     kw = AUG_PRESETS[aug]
     if kw is None: return [norm]
     extra = [RandomGrayscale(0.2)] if aug == 'color' else []
@@ -80,6 +76,7 @@ def stratified_split(labels:list, # One class per item
         valid += idx[:n_valid].tolist(); train += idx[n_valid:].tolist()
     return sorted(train), sorted(valid)
 
+# %% ../nbs/02b_data.ipynb #d651435d
 def iterative_split(label_lists:list, # Labels of each item (lists)
                     valid_pct:float=0.2, # Fraction held out
                     seed:int=42, # Random seed (breaks ties)
@@ -110,6 +107,7 @@ def iterative_split(label_lists:list, # Labels of each item (lists)
         assign(int(i), int(np.argmax(want_size)))
     return np.flatnonzero(fold == 0).tolist(), np.flatnonzero(fold == 1).tolist()
 
+# %% ../nbs/02b_data.ipynb #78480098
 class StratifiedSplitter:
     "fastai splitter: `labels_of(items)` gives the labels; lists of labels mean multi-label (iterative stratification)."
     def __init__(self, labels_of, valid_pct:float=0.2, seed:int=42): store_attr()
@@ -129,6 +127,7 @@ def _check_folder(path:Path, valid_name:str|None) -> tuple:
         raise FileNotFoundError(f"{path/valid_name}: no such folder; valid_name={valid_name!r} must name the validation sub-folder")
     return path, files
 
+# %% ../nbs/02b_data.ipynb #a89cec79
 def _check_classes(labels:list, src) -> None:
     "A classifier needs two classes or more: refuse one, naming it."
     classes = sorted({l for l in labels if l is not None}, key=str)
@@ -149,16 +148,17 @@ def image_block(files:list, # Every image file the block will read
     "fastai's `ImageBlock`, reading from a `DecodedCache` of `files` when `cache` says so and it fits."
     if cache is False or cache is None: return ImageBlock(cls=RGBImage)
     if isinstance(cache, DecodedCache): return CachedImageBlock(cache.open() if cache.pixels is None else cache)
-    if cache not in (True, 'auto'): raise ValueError(f"cache={cache!r}; use 'auto', True, False or a DecodedCache")
+    if cache not in (True, 'auto'): raise ParamError('cache', cache, "use 'auto', True, False or a DecodedCache")
     fits, need, budget = cache_fits(len(files), presize)
     if not fits:
         msg = (f"a decoded cache of {len(files)} images at {presize}px needs {human_bytes(need)}, over its budget of "
                f"{human_bytes(budget)} ($TRANSFERLAB_CACHE_MAX, half the free disk)")
-        if cache is True: raise ValueError(f"{msg}; free disk space or raise the budget, or pass cache=False")
+        if cache is True: raise ParamError('cache', True, f"{msg}; free disk space or raise the budget", fix=('cache', False, 'or decode every epoch'))
         warnings.warn(f"{msg}: decoding every image in every epoch instead")
         return ImageBlock(cls=RGBImage)
     return CachedImageBlock(DecodedCache(files, presize).open())
 
+# %% ../nbs/02b_data.ipynb #640393e1
 def folder_block(valid_pct:float=0.2, # Fraction of images held out for validation (ignored with `valid_name`)
                  valid_name:str=None, # Name of the validation folder, when `path` holds `train/` and `valid/`
                  train_name:str='train', # Name of the training folder, with `valid_name`
@@ -192,11 +192,12 @@ def _drop_bad(files:list, skip_bad:bool, decode:bool=None) -> list:
                             'status': [{-2: 'broken link', -1: 'missing', 0: 'empty'}[s] for s in sizes if s <= 0]})
     if len(bad) == 0: return list(files)
     listing = ', '.join(f"{Path(f).name} ({s})" for f, s in zip(bad.file[:10], bad.status[:10])) + (' ...' if len(bad) > 10 else '')
-    if not skip_bad: raise BadImageError(f"{len(bad)} bad image file(s): {listing}; fix them, or pass skip_bad=True to leave them out")
+    if not skip_bad: raise BadImageError(f"{len(bad)} bad image file(s): {listing}; fix them", fix=('skip_bad', True, 'or leave them out'))
     warnings.warn(f"skip_bad: leaving out {len(bad)} bad image file(s): {listing}")
     badset = set(bad.file)
     return [f for f in files if str(f) not in badset]
 
+# %% ../nbs/02b_data.ipynb #fd856357
 def _fit_batch_size(dls:DataLoaders, bs:int) -> DataLoaders:
     "fastai drops the last partial training batch: with fewer images than `bs` nothing would train. Shrink `bs` instead."
     n = len(dls.train_ds)
@@ -205,6 +206,7 @@ def _fit_batch_size(dls:DataLoaders, bs:int) -> DataLoaders:
         dls.train.bs = n
     return dls
 
+# %% ../nbs/02b_data.ipynb #5416db7d
 def default_workers() -> int:
     "DataLoader workers: none on a 1-2 core machine (forking costs more than decoding), else up to 8."
     n = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
@@ -221,9 +223,10 @@ def item_weights(labels:list) -> np.ndarray:
     return np.array([np.mean([inv[l] for l in ls]) if len(ls) else floor for ls in labels])
 
 def _check_loader_args(bs:int, num_workers:int|None):
-    if not isinstance(bs, (int, np.integer)) or isinstance(bs, bool) or bs < 1: raise ValueError(f"bs (batch size) must be a whole number of at least 1, got {bs!r}")
-    if num_workers is not None and num_workers < 0: raise ValueError(f"num_workers must be 0 (load in the main process) or more, got {num_workers}")
+    check_number('bs', int(bs) if isinstance(bs, np.integer) else bs, 1)
+    if num_workers is not None: check_number('num_workers', num_workers, 0)
 
+# %% ../nbs/02b_data.ipynb #1d4a3021
 def _dataloaders(block:DataBlock, source, labels:list, bs:int, weighted:bool, num_workers:int|None, src=None, **kwargs) -> DataLoaders:
     "fastai's `DataBlock.dataloaders` (or weighted ones), reading whole batches from the cache when the block uses one."
     nw = default_workers() if num_workers is None else num_workers
@@ -275,6 +278,7 @@ def _read_frame(df_or_csv, fn_col:str, label_col:str|None) -> pd.DataFrame:
     try: return pd.read_csv(p, dtype=dtype, keep_default_na=True)
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as e: raise ValueError(f"{p}: cannot parse as CSV ({e})") from None
 
+# %% ../nbs/02b_data.ipynb #ded143cf
 def _img_dir(df_or_csv, df:pd.DataFrame, fn_col:str, img_dir) -> Path:
     "The image folder: `img_dir`, else the CSV's folder or its `images/` sub-folder."
     if img_dir is None:
@@ -286,6 +290,7 @@ def _img_dir(df_or_csv, df:pd.DataFrame, fn_col:str, img_dir) -> Path:
     if not img_dir.is_dir(): raise FileNotFoundError(f"{img_dir}: no such image folder; pass img_dir= the folder the file names are relative to")
     return img_dir
 
+# %% ../nbs/02b_data.ipynb #8223ab0b
 def _truthy(v, col:str, row:int) -> bool:
     "A validation flag: booleans, 0/1 or true/false; anything else names the cell."
     from transferlab.labels import _flag
@@ -324,7 +329,7 @@ def prepare_csv(df_or_csv:str|Path|pd.DataFrame, # CSV file or DataFrame, one ro
         what = f"{len(rows)} row(s) without a label (rows {list(rows[:8])}{' ...' if len(rows) > 8 else ''})"
         drop = skip_bad or (tag_grouper is not None and tag_grouper.drop_empty)   # the grouper's documented choice
         if drop: out = out[~empty]
-        elif not multi: raise ValueError(f"{src}: {what} in column {label_col!r}; fill or drop them, or pass skip_bad=True")
+        elif not multi: raise ParamError(None, None, f"{src}: {what} in column {label_col!r}; fill or drop them", fix=('skip_bad', True, 'or leave them out'))
         else: warnings.warn(f"{src}: {what}; kept as items with no positive label (pass skip_bad=True to drop them)")
     keep = set(_drop_bad(out.path.tolist(), skip_bad))
     return out[out.path.isin(keep)].reset_index(drop=True)
@@ -333,6 +338,7 @@ def prepare_csv(df_or_csv:str|Path|pd.DataFrame, # CSV file or DataFrame, one ro
 def _vocab(labels:list, multi:bool) -> list:
     return sorted({l for ls in labels for l in ls} if multi else set(labels), key=label_sort_key)
 
+# %% ../nbs/02b_data.ipynb #c8c8a606
 def csv_block(items:pd.DataFrame, # A frame from `prepare_csv` (columns `path`, `labels`, `_valid` when a valid_col was named)
               valid_pct:float=0.2, # Fraction held out (ignored when `items` has `_valid`)
               stratify:bool=True, # Stratified (single-label) or iteratively stratified (multi-label) split
@@ -423,6 +429,7 @@ def _findings(info:pd.DataFrame, labels:list, multi:bool, min_per_class:int, max
     if multi and counts: f['cooccurrence'] = cooccurrence(labels)
     return f
 
+# %% ../nbs/02b_data.ipynb #dd406b95
 def _summary(f:dict) -> str:
     lines = [f"{f['n_items']} items: {f['n_ok']} readable, {len(f['bad'])} bad, {len(f['missing'])} missing"]
     lines += [f"  bad: {Path(b['file']).name} ({b['status']}: {b['error']})" for b in f['bad'][:20]]
@@ -484,6 +491,7 @@ def _sheet_items(dls:DataLoaders, n:int, by_class, seed:int) -> list:
         idx = [i for i in idx if (lbl[i][c] > 0 if getattr(lbl[i], 'ndim', 0) == 1 else int(lbl[i]) == c)]
     return [ds[i] for i in idx[:n]]
 
+# %% ../nbs/02b_data.ipynb #5ed4d4e7
 def _draw_grid(fig, dl, samples, title):
     from fastai.vision.all import to_device
     pipes = (dl.after_item, dl.after_batch)
@@ -502,6 +510,7 @@ def _draw_grid(fig, dl, samples, title):
     for ax in axs.flat: ax.axis('off')
     fig.suptitle(title, fontsize=10)
 
+# %% ../nbs/02b_data.ipynb #16a682e8
 @delegates(folder_dls)
 def contact_sheet(dls_or_source, # `DataLoaders`, or an image folder (built with `folder_dls(**kwargs)`)
                   n:int=36, # Images per grid (6x6 by default)

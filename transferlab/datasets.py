@@ -6,7 +6,7 @@ Docs: https://transferlab.github.io/transferlab/datasets.html.md"""
 
 # %% ../nbs/00_datasets.ipynb #4a19166d
 from __future__ import annotations
-import gzip, hashlib, json, math, os, shutil, tempfile, urllib.request
+import gzip, hashlib, json, math, os, urllib.request
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -15,8 +15,7 @@ from PIL import Image, ImageDraw
 from .core import atomic_folder, atomic_write
 
 # %% auto #0
-__all__ = ['SHAPES', 'TAG_VARIANTS', 'NOISE_TAGS', 'FASHION_CLASSES', 'FASHION_FILES', 'FASHION_URL', 'DEBIAN_FASHION',
-           'draw_shapes', 'data_home', 'shapes_folder', 'shapes_multilabel', 'shapes_tags', 'fashion_mnist_source',
+__all__ = ['SHAPES', 'draw_shapes', 'data_home', 'shapes_folder', 'shapes_multilabel', 'shapes_tags', 'fashion_mnist_source',
            'fashion_mnist']
 
 # %% ../nbs/00_datasets.ipynb #10ed75a0
@@ -45,6 +44,7 @@ def _background(size:int, rng:np.random.Generator):
     stripes = 15*np.sin(2*math.pi*(xx*math.cos(theta) + yy*math.sin(theta))/period)
     return np.clip(base + blotch + stripes[..., None], 0, 255), base
 
+# %% ../nbs/00_datasets.ipynb #346b85a3
 def _contrasting(base:np.ndarray, rng:np.random.Generator) -> np.ndarray:
     "A random colour far enough from `base` to be seen."
     for _ in range(50):
@@ -97,6 +97,7 @@ def _is_complete(dest:Path, params:dict) -> bool:
     try: return mark.exists() and json.loads(mark.read_text()) == params
     except (OSError, ValueError): return False
 
+# %% ../nbs/00_datasets.ipynb #5e9993df
 def _cached(name:str, params:dict, build, path=None, force:bool=False, prefix:str='shapes') -> Path:
     "Return the folder for `params`, running `build(staging_folder)` first unless a complete copy exists."
     text = json.dumps({'generator': _GENERATOR_VERSION, 'flavour': name, **params}, sort_keys=True)
@@ -174,7 +175,7 @@ def shapes_multilabel(path:str|Path=None, # Where to write; default: a cached fo
         pd.DataFrame({'id': range(1, len(classes)+1), 'name': classes}).to_csv(root/'classes.csv', index=False)
     return _cached('multilabel', dict(n=n, size=size, classes=classes, max_shapes=max_shapes, seed=seed), build, path, force)
 
-# %% ../nbs/00_datasets.ipynb #1a86e678
+# %% ../nbs/00_datasets.ipynb #f2994e45
 TAG_VARIANTS = {
     'circle':   ['circle', 'circles', 'Circle', '#circle', '#Circles', 'round', 'circel', 'círculo', '🔵 circle'],
     'square':   ['square', 'squares', 'Square!', '#square', 'box', 'boxes', 'sqaure'],
@@ -184,6 +185,7 @@ TAG_VARIANTS = {
 }
 NOISE_TAGS = ['#instagood', 'photooftheday', 'art', '#Art', 'colour', 'colours', 'pattern', 'design', '#love', '2024']
 
+# %% ../nbs/00_datasets.ipynb #1a86e678
 def _tags(shapes:list, rng:np.random.Generator) -> str:
     "Noisy tags for `shapes`: canonical forms most often, variants, repeats and unrelated tags."
     tags = []
@@ -218,12 +220,13 @@ def shapes_tags(path:str|Path=None, # Where to write; default: a cached folder u
         pd.DataFrame(rows, columns=['ImageID', 'Tags', 'Shapes']).to_csv(root/'tags.csv', index=False)
     return _cached('tags', dict(n=n, size=size, empty_frac=empty_frac, max_shapes=max_shapes, seed=seed), build, path, force)
 
-# %% ../nbs/00_datasets.ipynb #4a58064d
+# %% ../nbs/00_datasets.ipynb #c668815c
 FASHION_CLASSES = ('tshirt_top', 'trouser', 'pullover', 'dress', 'coat', 'sandal', 'shirt', 'sneaker', 'bag', 'ankle_boot')
 FASHION_FILES = ('train-images-idx3-ubyte.gz', 'train-labels-idx1-ubyte.gz', 't10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz')
 FASHION_URL = 'http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/'
 DEBIAN_FASHION = Path('/usr/share/datasets/fashion-mnist')
 
+# %% ../nbs/00_datasets.ipynb #4a58064d
 def fashion_mnist_source(source:str|Path=None, # A folder holding the four `.gz` files
                          download:bool=True, # Download them (once, into `data_home()`) when no folder has them
                         ) -> Path:
@@ -242,6 +245,7 @@ def fashion_mnist_source(source:str|Path=None, # A folder holding the four `.gz`
                                                          f"`apt-get install dataset-fashion-mnist` or pass source=") from None
     return dest
 
+# %% ../nbs/00_datasets.ipynb #52f8fa02
 def _idx(fn:Path) -> np.ndarray:
     "An IDX array (the MNIST file format) from a gzipped file."
     b = gzip.open(fn).read()
@@ -254,6 +258,7 @@ def _long_tail(n:int, ratio:float, k:int) -> list:
     "Images per class, from `n` down to `n/ratio`, geometrically."
     return [max(1, int(round(n*ratio**(-r/max(k - 1, 1))))) for r in range(k)]
 
+# %% ../nbs/00_datasets.ipynb #8b5c044a
 def fashion_mnist(path:str|Path=None, # Where to write; default: a cached folder under `data_home()`
                   n_per_class:int=200, # Training images of the most common class
                   size:int=64, # Width and height of the saved images

@@ -6,12 +6,11 @@ Docs: https://transferlab.github.io/transferlab/evaluate.html.md"""
 
 # %% ../nbs/04a_evaluate.ipynb #651b8855
 from __future__ import annotations
-import base64, dataclasses, html, io, json, math
+import base64, dataclasses, html, io
 from pathlib import Path
 import numpy as np
 import pandas as pd
 from .core import _python_strings; _python_strings()   # strings that can hold any file name (see transferlab.core)
-import torch
 from fastcore.basics import patch
 from fastai.vision.all import Learner, parent_label
 from .core import write_json, write_csv, write_text, atomic_write
@@ -20,8 +19,8 @@ from .images import image_files
 from .data import _read_frame, _need, _img_dir
 from .train import is_multilabel, f1_scores
 from .recipes import TrainResult
-from .predict import decode, _thresh
-from .interpret import reorder_confusion, confusion_cost, plot_confusion, pr_curve, show_gradcam, plot_losses, _show_img
+from .predict import decode_labels, _thresh
+from .interpret import reorder_confusion, plot_confusion, pr_curve, show_gradcam, plot_losses, _show_img
 
 # %% auto #0
 __all__ = ['LabelMismatch', 'labelled_items', 'Evaluation', 'evaluate', 'write_report']
@@ -30,6 +29,7 @@ __all__ = ['LabelMismatch', 'labelled_items', 'Evaluation', 'evaluate', 'write_r
 class LabelMismatch(ValueError):
     "The data's labels and the model's classes do not match (and `allow_missing` was not given)."
 
+# %% ../nbs/04a_evaluate.ipynb #993bffa7
 def _source_labels(source, fn_col='ImageID', label_col='Labels', delim=' ', label_cols=None, img_dir=None, multi=None) -> tuple:
     "(files, labels: str or list per file, multi) of an image folder or a label CSV."
     src = Path(source).expanduser()
@@ -96,6 +96,7 @@ def _predict(learn:Learner, files:list) -> np.ndarray:
     if not files: return np.zeros((0, len(learn.dls.vocab)))
     return learn.get_preds(dl=learn.dls.test_dl(files))[0].float().numpy()
 
+# %% ../nbs/04a_evaluate.ipynb #eb191a3e
 def _valid_items(learn:Learner) -> tuple:
     ds, vocab = learn.dls.valid_ds, list(learn.dls.vocab)
     files = ds.items['path'].tolist() if isinstance(ds.items, pd.DataFrame) else list(ds.items)
@@ -134,6 +135,7 @@ def _losses(ev:Evaluation, multi:bool) -> np.ndarray:
     if multi: return -(ev.targets*np.log(p) + (1 - ev.targets)*np.log(1 - p)).mean(1)
     return -np.log(p[np.arange(len(p)), ev.targets.argmax(1)])
 
+# %% ../nbs/04a_evaluate.ipynb #82ec2c96
 def _top_losses_figure(learn:Learner, ev:Evaluation, k:int):
     import matplotlib.pyplot as plt
     multi = is_multilabel(learn.dls)
@@ -143,13 +145,14 @@ def _top_losses_figure(learn:Learner, ev:Evaluation, k:int):
     for ax in axs.flat: ax.axis('off')
     th = _thresh(learn, None)
     for ax, i in zip(axs.flat, idx):
-        pred = decode(ev.probs[i], ev.vocab, thresh=th) if multi else decode(ev.probs[i], ev.vocab)
+        pred = decode_labels(ev.probs[i], ev.vocab, thresh=th) if multi else decode_labels(ev.probs[i], ev.vocab)
         act = [ev.vocab[j] for j in np.flatnonzero(ev.targets[i])]
         ax.imshow(_show_img(learn, ev.files[i]))
         ax.set_title(f"{' '.join(pred) if multi else pred} / {' '.join(act)}\n{Path(ev.files[i]).name}", fontsize=8)
     fig.suptitle('largest losses: predicted / actual', fontsize=9); fig.tight_layout()
     return fig, idx
 
+# %% ../nbs/04a_evaluate.ipynb #826d8d97
 def _pr_figure(ev:Evaluation):
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(6, 5))
@@ -171,8 +174,15 @@ def _png(fig, path:Path) -> str:
 _PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>{title}</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:64rem;margin:1rem auto;padding:0 1rem}}table{{border-collapse:collapse;font-size:.85rem}}
 td,th{{border:1px solid #ccc;padding:.2rem .5rem;text-align:right}}img{{max-width:100%}}.note{{color:#a33}}</style></head>
-<body><h1>{title}</h1>{notes}<h2>Metrics</h2>{metrics}<h2>Per class</h2>{table}{images}</body></html>
+<body><h1>{title}</h1>{notes}<h2>Metrics</h2>{metrics}{run}<h2>Per class</h2>{table}{images}</body></html>
 """
+
+# %% ../nbs/04a_evaluate.ipynb #7b3d9e21
+def _run_facts(learn:Learner, settings:dict=None) -> dict:
+    "What model this is (arch, weights, image size, precision) and, for a run, its plain settings."
+    info = getattr(learn, 'transferlab', {})
+    facts = {k: info[k] for k in ('arch', 'pretrained', 'size', 'precision') if info.get(k) is not None}
+    return {**facts, **{k: v for k, v in (settings or {}).items() if v is not None and not isinstance(v, (dict, list, tuple))}}
 
 # %% ../nbs/04a_evaluate.ipynb #5f28f86b
 def write_report(learn:Learner, # The learner that was evaluated
@@ -182,10 +192,11 @@ def write_report(learn:Learner, # The learner that was evaluated
                  worst:int=8, # Images in the largest-losses sheet
                  cams:int=4, # Of those, how many get a Grad-CAM overlay
                  title:str='transferlab report', # Title of the page
+                 settings:dict=None, # The run's settings (data, epochs, lr, ...), recorded beside the model's
                 ) -> Path: # The report.html
     "Write metrics, per-class table, plots and a self-contained `report.html` for an evaluation (and a run)."
-    path = Path(path)
-    write_json(path/'metrics.json', {**ev.metrics, 'notes': ev.notes})
+    path, facts = Path(path), _run_facts(learn, settings)
+    write_json(path/'metrics.json', {**ev.metrics, **facts, 'notes': ev.notes})
     write_csv(ev.per_class.reset_index(), path/'per_class.csv')
     images = []
     if result is not None and len(result.history): images.append(('Training curves', _png(plot_losses(result), path/'curves.png')))
@@ -197,11 +208,13 @@ def write_report(learn:Learner, # The learner that was evaluated
         if cams: images.append(('Where the model looked (the largest losses)', _png(show_gradcam(learn, [ev.files[i] for i in idx[:cams]]), path/'gradcam.png')))
     page = _PAGE.format(title=html.escape(title), notes=''.join(f'<p class="note">{html.escape(n)}</p>' for n in ev.notes),
                         metrics=pd.DataFrame([{k: v for k, v in ev.metrics.items() if not isinstance(v, list)}]).to_html(index=False, float_format='%.4f'),
+                        run='<h2>Model and run</h2>' + pd.DataFrame([facts]).to_html(index=False) if facts else '',
                         table=ev.per_class.to_html(float_format='%.4f'),
                         images=''.join(f'<h2>{html.escape(t)}</h2><img alt="{html.escape(t)}" src="data:image/png;base64,{b}">' for t, b in images))
     return write_text(path/'report.html', page)
 
+# %% ../nbs/04a_evaluate.ipynb #cf774049
 @patch
-def report(self:TrainResult, learn:Learner, path:str|Path, **kwargs) -> Path:
+def save_report(self:TrainResult, learn:Learner, path:str|Path, **kwargs) -> Path:
     "Evaluate `learn` on its validation set and write the run's report (curves included) to `path`."
     return write_report(learn, evaluate(learn), path, result=self, **kwargs)

@@ -6,7 +6,7 @@ Docs: https://transferlab.github.io/transferlab/export.html.md"""
 
 # %% ../nbs/04c_export.ipynb #0d0cf3b4
 from __future__ import annotations
-import json, warnings
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 import numpy as np
@@ -14,14 +14,14 @@ import torch
 from torch import nn
 from fastai.vision.all import Learner, TensorImage, TensorBase, TensorFlowField
 import transferlab
-from .core import atomic_write, write_json, error_message
+from .core import atomic_write, write_json, error_message, check_choice, EXPORT_FORMATS
 from .train import is_multilabel
 from .persist import _pipeline
 from .predict import _thresh
 from .runtime import EXPORT_FORMAT, sidecar
 
 # %% auto #0
-__all__ = ['EXPORT_FORMATS', 'OPSET', 'Deployable', 'export_meta', 'export_model']
+__all__ = ['Deployable', 'export_meta', 'export_model']
 
 # %% ../nbs/04c_export.ipynb #8a48d067
 class Deployable(nn.Module):
@@ -39,10 +39,10 @@ class Deployable(nn.Module):
         out = self.model(x.as_subclass(torch.Tensor)).float()
         return torch.sigmoid(out) if self.multilabel else torch.softmax(out, -1)
 
-# %% ../nbs/04c_export.ipynb #e36b5029
-EXPORT_FORMATS = ('onnx', 'torchscript')
+# %% ../nbs/04c_export.ipynb #d467ec12
 OPSET = 20   # fastai's batch resize uses affine_grid, which ONNX has from opset 20
 
+# %% ../nbs/04c_export.ipynb #e36b5029
 @contextmanager
 def _traced_sizes():
     "While ONNX traces fastai's batch resize, image and grid sizes are tensors of two fastai types it will not divide: let them (for the export only)."
@@ -55,6 +55,7 @@ def _traced_sizes():
 def _example(learn:Learner, presize:tuple, n:int=2) -> torch.Tensor:
     return torch.randint(0, 256, (n, *presize, 3), dtype=torch.uint8, device=next(learn.model.parameters()).device)
 
+# %% ../nbs/04c_export.ipynb #d4357984
 def export_meta(learn:Learner, fmt:str) -> dict:
     "What the sidecar JSON of an export says."
     pipe, info = _pipeline(learn.dls), getattr(learn, 'transferlab', {})
@@ -76,7 +77,7 @@ def export_model(learn:Learner, # A trained or loaded learner
                  format:str='onnx', # 'onnx' or 'torchscript'
                 ) -> Path: # The exported file
     "Export `learn` with its preprocessing inside, as ONNX or TorchScript, plus a sidecar JSON; atomically."
-    if format not in EXPORT_FORMATS: raise ValueError(f"format={format!r}; choose from {', '.join(EXPORT_FORMATS)}")
+    check_choice('format', format, EXPORT_FORMATS)
     path, meta = Path(path).expanduser(), export_meta(learn, format)
     dep, x = Deployable(learn), _example(learn, tuple(meta['input']['height_width']))
     with torch.no_grad(), warnings.catch_warnings(), _traced_sizes():

@@ -11,15 +11,18 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+from .core import ParamError, check_choice, ID_KINDS
 
 # %% auto #0
-__all__ = ['MAX_PIXELS', 'IMAGE_EXTENSIONS', 'IMAGE_COLUMNS', 'BadImageError', 'to_rgb', 'open_image', 'load_rgb', 'make_awkward',
-           'image_files', 'resize_crop', 'inspect_image', 'inspect_images']
+__all__ = ['BadImageError', 'to_rgb', 'open_image', 'load_rgb', 'image_files', 'resize_crop', 'inspect_image', 'inspect_images',
+           'image_ids']
 
 # %% ../nbs/02_images.ipynb #b01ef274
-class BadImageError(ValueError):
-    "An image file that cannot be read (corrupt, not an image, or too large)."
+class BadImageError(ParamError):
+    "An image file that cannot be read (corrupt, not an image, or too large); `fix`, when given, names the parameter that skips it."
+    def __init__(self, why:str, fix:tuple=None): super().__init__(None, None, why, fix)
 
+# %% ../nbs/02_images.ipynb #f02335ce
 def to_rgb(im:Image.Image) -> Image.Image:
     "Convert any PIL mode to 8-bit RGB: 16/32-bit scaled, transparency composited on white."
     if im.mode in ('I;16', 'I;16B', 'I;16L', 'I;16N', 'I', 'F'):
@@ -33,8 +36,10 @@ def to_rgb(im:Image.Image) -> Image.Image:
         return Image.alpha_composite(white, rgba).convert('RGB')
     return im.convert('RGB')
 
-# %% ../nbs/02_images.ipynb #6836d47b
+# %% ../nbs/02_images.ipynb #c1e1d4bb
 MAX_PIXELS = Image.MAX_IMAGE_PIXELS
+
+# %% ../nbs/02_images.ipynb #6836d47b
 _OPEN = threading.Lock()   # PIL warns from inside `Image.open`: silence it without racing other threads
 
 def _too_large(fn, w:int=None, h:int=None) -> BadImageError:
@@ -42,6 +47,7 @@ def _too_large(fn, w:int=None, h:int=None) -> BadImageError:
     return BadImageError(f"{fn}: image too large: {size}, over the {MAX_PIXELS/1e6:.0f}-megapixel limit "
                          f"(transferlab.images.MAX_PIXELS); shrink the file, or leave it out")
 
+# %% ../nbs/02_images.ipynb #9f9a7ee3
 def open_image(fn:str|Path) -> Image.Image:
     "`PIL.Image.open(fn)` (lazy: header only), refusing images over `MAX_PIXELS` with a clear error."
     with _OPEN, warnings.catch_warnings():
@@ -66,11 +72,12 @@ def _decoded(fn:str|Path) -> Image.Image:
     except (OSError, SyntaxError, ValueError) as e:  # UnidentifiedImageError is an OSError
         raise BadImageError(f"{fn}: cannot read image ({e}); fix or remove the file") from None
 
+# %% ../nbs/02_images.ipynb #329885c8
 def load_rgb(fn:str|Path) -> Image.Image:
     "Open `fn`, apply its EXIF orientation and convert it to RGB; a clear error names a bad file."
     with _decoded(fn) as im: return to_rgb(im)
 
-# %% ../nbs/02_images.ipynb #1fd12769
+# %% ../nbs/02_images.ipynb #20b07e12
 def make_awkward(root:str|Path) -> Path:
     "Write a folder of problem images (and a few good ones) under `root`, for tests and demos."
     from transferlab.datasets import draw_shapes
@@ -89,9 +96,10 @@ def make_awkward(root:str|Path) -> Path:
     (root/'dangling.jpg').symlink_to(root/'deleted.jpg')
     return root
 
-# %% ../nbs/02_images.ipynb #bd8c55d0
+# %% ../nbs/02_images.ipynb #d0028c33
 IMAGE_EXTENSIONS = {'.jpg', '.jpeg', '.jpe', '.jfif', '.png', '.gif', '.bmp', '.tif', '.tiff', '.webp', '.ppm', '.pgm', '.pbm', '.pnm', '.ico'}
 
+# %% ../nbs/02_images.ipynb #bd8c55d0
 def image_files(folder:str|Path) -> list:
     "Image files under `folder` (broken links included, hidden folders not), sorted."
     src = Path(folder)
@@ -111,9 +119,10 @@ def resize_crop(img:Image.Image, # An RGB image
     if (l, t, cw, ch) != (0, 0, W, H): img = img.crop((l, t, l + cw, t + ch))
     return img if img.size == (w, h) else img.resize((w, h), Image.BILINEAR)
 
-# %% ../nbs/02_images.ipynb #6bf9eed0
+# %% ../nbs/02_images.ipynb #35568084
 IMAGE_COLUMNS = ['file', 'status', 'width', 'height', 'mode', 'format', 'bytes', 'error']
 
+# %% ../nbs/02_images.ipynb #6bf9eed0
 def inspect_image(fn:str|Path, # Image file
                   decode:bool=False, # Also decode the pixels (catches truncated files; slower)
                  ) -> dict: # file, status ('ok', 'missing', 'broken link', 'empty', 'not an image', 'too large', 'corrupt'), width, height, mode, format, bytes, error
@@ -137,6 +146,7 @@ def inspect_image(fn:str|Path, # Image file
     except (OSError, SyntaxError, ValueError) as e: return {**row, 'status': 'corrupt', 'error': str(e)}
     return row
 
+# %% ../nbs/02_images.ipynb #fab1cfc7
 def inspect_images(files, # Image files
                    decode:bool=True, # Also decode the pixels
                    num_workers:int=None, # Threads (default: up to 8)
@@ -146,3 +156,21 @@ def inspect_images(files, # Image files
     files = list(files)
     with ThreadPoolExecutor(num_workers or min(8, os.cpu_count() or 1)) as ex: rows = list(ex.map(lambda f: inspect_image(f, decode), files))
     return pd.DataFrame(rows, columns=IMAGE_COLUMNS)
+
+# %% ../nbs/02_images.ipynb #76733eb0
+def image_ids(files:list, # Image files
+              ids:str='relpath', # 'relpath' (relative to `root`), 'name' or 'stem'
+              root:str|Path=None, # Folder `relpath` ids are relative to (default: the files' common folder)
+             ) -> list: # One unique id per file
+    "Unique, traceable ids for `files`; colliding bare names are an error naming two of the files."
+    check_choice('ids', ids, ID_KINDS)
+    files = [Path(f) for f in files]
+    if ids == 'relpath':
+        base = Path(root) if root is not None else Path(os.path.commonpath([str(f.parent.resolve()) for f in files])) if files else Path('.')
+        out = [str(f.resolve().relative_to(base.resolve())) if f.resolve().is_relative_to(base.resolve()) else str(f) for f in files]
+    else: out = [f.name if ids == 'name' else f.stem for f in files]
+    seen = {}
+    for f, i in zip(files, out):
+        if i in seen: raise ParamError('ids', ids, f"two images would get the id {i!r}: {seen[i]} and {f}", fix=('ids', 'relpath', 'keep them apart with'))
+        seen[i] = f
+    return out

@@ -6,6 +6,7 @@ Docs: https://transferlab.github.io/transferlab/interpret.html.md"""
 
 # %% ../nbs/04_interpret.ipynb #8c1451e9
 from __future__ import annotations
+from pathlib import Path
 import numpy as np
 import pandas as pd
 from .core import _python_strings; _python_strings()   # strings that can hold any file name (see transferlab.core)
@@ -14,12 +15,14 @@ import torch.nn.functional as F
 from torch import nn
 from fastai.vision.all import Learner, ClassificationInterpretation, hook_output, hook_outputs, TensorImage
 from .train import is_multilabel, f1_scores
-from .predict import decode
+from .predict import decode_labels
+from .core import ParamError, atomic_write, FIGURE_FORMATS
 
 # %% auto #0
 __all__ = ['body_stages', 'get_layer', 'feature_maps', 'show_feature_maps', 'show_filters', 'gradcam', 'gradcam_batch',
            'show_gradcam', 'confusion', 'confusion_cost', 'reorder_confusion', 'suggest_groups', 'plot_confusion',
-           'classification_report_df', 'pr_curve', 'plot_pr_curves', 'top_losses', 'overfit_metric', 'plot_losses']
+           'classification_report_df', 'pr_curve', 'plot_pr_curves', 'show_top_losses', 'overfit_metric', 'plot_losses',
+           'figure_format', 'save_figure']
 
 # %% ../nbs/04_interpret.ipynb #debf04cc
 def _batch(learn:Learner, imgs) -> torch.Tensor:
@@ -54,6 +57,7 @@ def body_stages(learn:Learner) -> dict:
         if s is not None and nxt != s: stages[name] = m
     return stages
 
+# %% ../nbs/04_interpret.ipynb #6b1f4885
 def get_layer(learn:Learner, name:str) -> nn.Module:
     "The module of `learn.model` at dotted path `name` (e.g. '0.4', '0.7.1.conv2')."
     m = learn.model
@@ -75,6 +79,7 @@ def feature_maps(learn:Learner, # A trained learner
         learn.model(x)
         return {n: o[0, :max_maps].float() for n, o in zip(mods, hooks.stored)}
 
+# %% ../nbs/04_interpret.ipynb #26817105
 def show_feature_maps(learn:Learner, img, layers:list=None, max_maps:int=16, cols:int=16, figsize=None):
     "Grids of the first `max_maps` feature maps of `img` at each layer, one row of tiles per layer."
     import matplotlib.pyplot as plt
@@ -123,6 +128,7 @@ def _target_index(learn:Learner, target) -> int:
     if str(target) not in vocab: raise ValueError(f"target={target!r} is not a class; classes are {vocab[:20]}")
     return vocab.index(str(target))
 
+# %% ../nbs/04_interpret.ipynb #9d07418c
 def _cam_weights(acts:torch.Tensor, grads:torch.Tensor, method:str) -> torch.Tensor:
     "Channel weights (N, C) from activations and gradients (N, C, H, W)."
     if method == 'gradcam': return grads.mean((2, 3))
@@ -133,6 +139,7 @@ def _cam_weights(acts:torch.Tensor, grads:torch.Tensor, method:str) -> torch.Ten
         return (alpha*grads.clamp(min=0)).sum((2, 3))
     raise ValueError(f"method={method!r}; use 'gradcam' or 'gradcam++'")
 
+# %% ../nbs/04_interpret.ipynb #2357ae43
 def _cams(learn:Learner, x:torch.Tensor, targets:list, layer:nn.Module, method:str) -> np.ndarray:
     "Maps (N, H, W) in [0, 1] for batch `x`, item i for class `targets[i]`."
     with _eval_mode(learn.model), hook_output(layer, detach=False) as fwd:
@@ -153,6 +160,7 @@ def _predicted_labels(learn:Learner, x:torch.Tensor, thresh:float) -> list:
     if is_multilabel(learn.dls): return [[i for i in range(out.shape[1]) if torch.sigmoid(out[0, i]) > thresh]]
     return [int(out.argmax(1)[0])]
 
+# %% ../nbs/04_interpret.ipynb #36be8427
 def gradcam(learn:Learner, # A trained learner
             img, # Image file or PIL image
             target=None, # Class name/index; multi-label: a list, or 'predicted'; default: the predicted class
@@ -174,6 +182,7 @@ def gradcam(learn:Learner, # A trained learner
     i = idx if target is None else _target_index(learn, target)
     return _cams(learn, x, [i], mod, method)[0]
 
+# %% ../nbs/04_interpret.ipynb #27d240b5
 def gradcam_batch(learn:Learner, # A trained learner
                   imgs:list, # Image files or PIL images
                   targets:list=None, # One class per image (default: each image's predicted class)
@@ -199,6 +208,7 @@ def _probs(learn:Learner, img) -> torch.Tensor:
     with _eval_mode(learn.model), torch.no_grad(): out = learn.model(_batch(learn, img))[0].float()
     return torch.sigmoid(out) if is_multilabel(learn.dls) else out.softmax(0)
 
+# %% ../nbs/04_interpret.ipynb #14a84bcd
 def show_gradcam(learn:Learner, # A trained learner
                  imgs, # An image, or a list of images
                  target=None, # As in `gradcam` (for every image)
@@ -240,12 +250,14 @@ def confusion(learn_or_interp, # A learner, or a fastai `ClassificationInterpret
     if normalize == 'all': return cm/cm.to_numpy().sum()
     raise ValueError(f"normalize={normalize!r}; use None, 'true', 'pred' or 'all'")
 
+# %% ../nbs/04_interpret.ipynb #36c095f1
 def confusion_cost(cm, order=None) -> float:
     "Σ |pos(i) − pos(j)| · cm[i, j] for the class order `order` (default: as given)."
     c = np.asarray(cm, dtype=float)
     pos = np.empty(len(c)); pos[np.asarray(order if order is not None else range(len(c)))] = np.arange(len(c))
     return float((np.abs(pos[:, None] - pos[None, :])*c).sum())
 
+# %% ../nbs/04_interpret.ipynb #05c2e38b
 def reorder_confusion(cm) -> np.ndarray:
     "A permutation of the classes that puts the largest confusions next to the diagonal (greedy chain)."
     c = np.asarray(cm, dtype=float)
@@ -316,6 +328,7 @@ def _preds_targets(learn:Learner, dl=None):
     if not is_multilabel(learn.dls): targs = np.eye(preds.shape[1], dtype=int)[targs.astype(int)]
     return preds, targs.astype(int)
 
+# %% ../nbs/04_interpret.ipynb #a5144470
 def classification_report_df(learn:Learner, # A trained learner
                              thresh:float|np.ndarray=0.5, # Multi-label threshold(s)
                              dl=None, # DataLoader to report on (default: validation)
@@ -336,6 +349,7 @@ def classification_report_df(learn:Learner, # A trained learner
                         index=['micro avg', 'macro avg', 'weighted avg'])
     return pd.concat([rows, avgs])
 
+# %% ../nbs/04_interpret.ipynb #3375bd2a
 def pr_curve(scores:np.ndarray, targets:np.ndarray) -> tuple:
     "Precision, recall and average precision of one class (scores and 0/1 targets), as scikit-learn computes them."
     order = np.argsort(-scores, kind='mergesort')
@@ -346,6 +360,7 @@ def pr_curve(scores:np.ndarray, targets:np.ndarray) -> tuple:
     ap = float(np.sum(np.diff(np.r_[0, rec])*prec)) if t.sum() else 0.0
     return prec, rec, ap
 
+# %% ../nbs/04_interpret.ipynb #99e4c80c
 def plot_pr_curves(learn:Learner, dl=None, figsize=(6, 5)):
     "One precision-recall curve per class, with average precision (AP) in the legend."
     import matplotlib.pyplot as plt
@@ -361,7 +376,7 @@ def plot_pr_curves(learn:Learner, dl=None, figsize=(6, 5)):
     return fig
 
 # %% ../nbs/04_interpret.ipynb #de0396ed
-def top_losses(learn:Learner, # A trained learner
+def show_top_losses(learn:Learner, # A trained learner
                k:int=9, # Number of images
                thresh:float=0.5, # Multi-label threshold for the predicted labels
                cols:int=3, figsize=None,
@@ -378,7 +393,7 @@ def top_losses(learn:Learner, # A trained learner
     for ax in axs.flat: ax.axis('off')
     for ax, i in zip(axs.flat, idx):
         item = items.iloc[i]['path'] if isinstance(items, pd.DataFrame) else items[i]
-        pred = decode(preds[i], vocab, thresh=thresh) if multi else decode(preds[i], vocab)
+        pred = decode_labels(preds[i], vocab, thresh=thresh) if multi else decode_labels(preds[i], vocab)
         act = [vocab[j] for j in np.flatnonzero(targs[i].cpu().numpy())] if multi else vocab[int(targs[i])]
         ax.imshow(_show_img(learn, item))
         fmt = lambda v: ' '.join(v) if isinstance(v, list) else v
@@ -397,15 +412,17 @@ def overfit_metric(train_losses, # Training loss per epoch
     ratio, e = va/tr, np.arange(len(tr), dtype=float)
     return float(((e - e.mean())*(ratio - ratio.mean())).sum()/((e - e.mean())**2).sum())
 
+# %% ../nbs/04_interpret.ipynb #3671c912
 def _history(result_or_learn) -> pd.DataFrame:
     if hasattr(result_or_learn, 'history'): return result_or_learn.history
     rows = getattr(getattr(result_or_learn, 'epoch_history', None), 'rows', None)
-    if not rows: raise ValueError("this learner has no epoch history: make it with make_learner (which records one), or pass the TrainResult of fine_tune")
+    if not rows: raise ValueError("this learner has no epoch history: make it with make_learner (which records one), or pass the TrainResult of fit_transfer")
     h = pd.DataFrame(rows)
     h['epoch'] = range(len(h))
     return h
 
-def plot_losses(result_or_learn, # A `TrainResult` from `fine_tune`, or a learner after training
+# %% ../nbs/04_interpret.ipynb #7fc01925
+def plot_losses(result_or_learn, # A `TrainResult` from `fit_transfer`, or a learner after training
                 metric:str=None, # Metric to draw (default: the first one logged)
                 figsize=(11, 3),
                ):
@@ -425,3 +442,22 @@ def plot_losses(result_or_learn, # A `TrainResult` from `fine_tune`, or a learne
     if 'lr' in h: axs[2].plot(h.epoch, h.lr, 'o-', color='tab:red'); axs[2].set_yscale('log'); axs[2].set_title('learning rate (end of epoch)'); axs[2].set_xlabel('epoch')
     fig.tight_layout()
     return fig
+
+# %% ../nbs/04_interpret.ipynb #2c6f1a93
+def figure_format(path:str|Path) -> str:
+    "The format `path`'s suffix names ('png', 'jpg', 'svg', 'pdf'), or an error naming the file."
+    if Path(path).expanduser().is_dir(): raise IsADirectoryError(f"{path}: is a folder; pass a file name like {Path(path)/'plot.png'}")
+    fmt = Path(path).suffix.lower().lstrip('.')
+    if fmt not in FIGURE_FORMATS: raise ParamError(None, None, f"{path}: use a .png, .jpg, .svg or .pdf file name")
+    return fmt
+
+# %% ../nbs/04_interpret.ipynb #3539b15b
+def save_figure(fig, # A matplotlib figure (None: the current one)
+                path:str|Path, # Where to write; the suffix picks the format (.png, .jpg, .svg, .pdf)
+               ) -> Path:
+    "Write `fig` atomically and close it."
+    import matplotlib.pyplot as plt
+    fig, fmt = fig or plt.gcf(), figure_format(path)
+    try: atomic_write(Path(path).expanduser(), lambda p: fig.savefig(p, format=fmt, dpi=100, bbox_inches='tight'))
+    finally: plt.close(fig)
+    return Path(path).expanduser()

@@ -6,7 +6,7 @@ Docs: https://transferlab.github.io/transferlab/lab.html.md"""
 
 # %% ../nbs/05_lab.ipynb #f683bec6
 from __future__ import annotations
-import base64, contextlib, dataclasses, io, itertools, json, math, os, shutil, tempfile, time, warnings, weakref
+import base64, contextlib, dataclasses, io, itertools, json, math, os, shutil, tempfile, time, weakref
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -16,17 +16,17 @@ from fastai.vision.all import DataLoaders, Learner
 from fastcore.meta import delegates
 from .data import folder_dls, csv_dls
 from .train import is_multilabel
-from .core import write_csv, read_csv, write_text, lower_is_better, best_position, error_message
+from .core import write_csv, read_csv, write_text, lower_is_better, best_position, error_message, ParamError, check_choice, FileLock, EXECUTORS
 from .train import make_learner
-from .recipes import fine_tune, TrainResult, drop_checkpoints
+from .recipes import TrainResult, drop_checkpoints
 from .persist import save_classifier, load_classifier
 from .interpret import overfit_metric
 from .tracking import TrackedRun, tracking_uri, log_result
 
 # %% auto #0
-__all__ = ['RESULT_COLUMNS', 'EXECUTORS', 'Experiment', 'grid', 'read_results', 'run_grid', 'sweep_lrs', 'lr_sweep',
-           'plot_lr_sweep', 'compare_precision', 'bench_workers', 'markdown_table', 'ranked', 'report', 'best',
-           'train_two_stage']
+__all__ = ['Experiment', 'grid', 'read_results', 'run_grid', 'sweep_lrs', 'lr_sweep', 'plot_lr_sweep', 'compare_precision',
+           'bench_workers', 'markdown_table', 'ranked', 'study_report', 'best_model', 'load_grid', 'write_study_report',
+           'run_study', 'train_two_stage']
 
 # %% ../nbs/05_lab.ipynb #7f6e4e6c
 @dataclasses.dataclass
@@ -46,7 +46,7 @@ class Experiment:
     bs:int=64 # Batch size
     aug:str='default' # Augmentation preset
     seed:int=42 # Seed of the split and of training
-    extra:dict=dataclasses.field(default_factory=dict) # More `fine_tune` arguments (e.g. schedule, early_stop)
+    extra:dict=dataclasses.field(default_factory=dict) # More `fit_transfer` arguments (e.g. schedule, early_stop)
 
     def settings(self) -> dict:
         "The run's settings as plain values (data shown by name)."
@@ -60,12 +60,7 @@ def _short(v) -> str:
     if isinstance(v, float): return f"{v:.0e}".replace('e-0', 'e-').replace('e+0', 'e') if v < 0.01 or v >= 1000 else f"{v:g}"
     return Path(v).name if isinstance(v, Path) else str(v)
 
-def _renamed(d:dict) -> dict:
-    "Settings with the old name `opt` read as `opt_func` (with a DeprecationWarning)."
-    if 'opt' not in d: return d
-    warnings.warn("the setting 'opt' is now 'opt_func' (fastai's name)", DeprecationWarning, stacklevel=3)
-    return {('opt_func' if k == 'opt' else k): v for k, v in d.items()}
-
+# %% ../nbs/05_lab.ipynb #510b8429
 def grid(base:dict, # Settings shared by every run (must include `data`)
          naming:str='values', # 'values' (resnet18-adam-head) or 'letters' (AAB: each axis's value index)
          prefix:str='', # Put before each id (e.g. the group letter)
@@ -73,7 +68,6 @@ def grid(base:dict, # Settings shared by every run (must include `data`)
         ) -> list: # One `Experiment` per combination, in order
     "The cartesian product of `axes` over `base`, with readable, unique, stable ids."
     if 'data' not in base: raise ValueError("base needs 'data' (an image folder, a CSV, DataLoaders or a factory)")
-    base, axes = _renamed(base), _renamed(axes)
     fields = {f.name for f in dataclasses.fields(Experiment)} - {'id'}
     unknown = [k for k in [*base, *axes] if k not in fields]
     if unknown: raise ValueError(f"unknown setting(s) {unknown}; Experiment has {sorted(fields)}")
@@ -83,12 +77,16 @@ def grid(base:dict, # Settings shared by every run (must include `data`)
     for combo in itertools.product(*[list(enumerate(v)) for v in axes.values()]):
         if naming == 'letters': name = prefix + ''.join(chr(ord('A') + i) for i, _ in combo)
         elif naming == 'values': name = prefix + '-'.join(_short(v) for _, v in combo) if combo else prefix or 'run'
-        else: raise ValueError(f"naming={naming!r}; use 'values' or 'letters'")
+        else: raise ParamError('naming', naming, "use 'values' or 'letters'")
         exps.append(Experiment(id=name, **{**base, **{k: v for k, (_, v) in zip(axes, combo)}}))
     ids = [e.id for e in exps]
     dup = sorted({i for i in ids if ids.count(i) > 1})
     if dup: raise ValueError(f"axis values give the same id twice: {dup[:5]}; use naming='letters' or distinct values")
     return exps
+
+# %% ../nbs/05_lab.ipynb #0b8cc2bc
+RESULT_COLUMNS = ['id', 'status', 'monitor', 'best_epoch', 'best', 'final', 'valid_loss', 'overfit', 'epochs_run',
+                  'wall_s', 'epoch_s', 'model_mb', 'params', 'precision', 'lr']
 
 # %% ../nbs/05_lab.ipynb #e6e618b1
 def _dls_for(e:Experiment) -> DataLoaders:
@@ -100,9 +98,7 @@ def _dls_for(e:Experiment) -> DataLoaders:
     if p.suffix.lower() == '.csv': return csv_dls(p, **kw)
     raise FileNotFoundError(f"{p}: not an image folder or a .csv file")
 
-RESULT_COLUMNS = ['id', 'status', 'monitor', 'best_epoch', 'best', 'final', 'valid_loss', 'overfit', 'epochs_run',
-                  'wall_s', 'epoch_s', 'model_mb', 'params', 'precision', 'lr']
-
+# %% ../nbs/05_lab.ipynb #fa562d62
 def _row(e:Experiment, res:TrainResult=None, status:str='done') -> dict:
     row = dict(id=e.id, status=status)
     if res is not None:
@@ -115,6 +111,7 @@ def _row(e:Experiment, res:TrainResult=None, status:str='done') -> dict:
     settings = {k: v for k, v in e.settings().items() if k != 'id'}
     return {**row, **{f'cfg_{k}': v for k, v in settings.items()}}
 
+# %% ../nbs/05_lab.ipynb #f5b30be8
 def read_results(csv:str|Path) -> pd.DataFrame:
     "A study's `results.csv`, with ids and statuses read as text (an id like '1e-3' is not a number)."
     return read_csv(csv, dtype={'id': str, 'status': str})
@@ -139,12 +136,13 @@ def _run_one(e:Experiment, out:str|Path, save_models:bool=True, show:bool=False,
         with contextlib.ExitStack() as quiet:
             if not show:   # fastai prints each new best model
                 for c in (learn.no_bar(), learn.no_logging(), contextlib.redirect_stdout(io.StringIO())): quiet.enter_context(c)
-            res = fine_tune(learn, e.epochs, freeze_epochs=e.freeze_epochs, lr=e.lr,
+            res = learn.fit_transfer(e.epochs, freeze_epochs=e.freeze_epochs, lr=e.lr,
                             **{'verbose': show, **e.extra, **({'on_epoch': run.log_row} if run is not None else {})})
         if save_models: save_classifier(learn, out/e.id/'model'); drop_checkpoints(learn)   # the saved model is the run's best epoch
         if run is not None: log_result(run, res, out/e.id)
     return _row(e, res)
 
+# %% ../nbs/05_lab.ipynb #e9976246
 def _failed(e:Experiment, why:str) -> dict: return _row(e, status=f"failed: {why}"[:300])
 
 def _run_local(todo:list, out:Path, record, save_models:bool, show:bool, deadline:float, stop_on_error:bool, tracking):
@@ -156,11 +154,13 @@ def _run_local(todo:list, out:Path, record, save_models:bool, show:bool, deadlin
             row = _failed(e, f"{type(err).__name__}: {error_message(err)}")
         record(row)
 
+# %% ../nbs/05_lab.ipynb #a0dbddea
 def _ray():
     try: import ray
     except ImportError: raise ImportError("run_grid(executor='ray') needs Ray: pip install 'transferlab[scale]'") from None
     return ray
 
+# %% ../nbs/05_lab.ipynb #f65fe8ef
 def _run_ray(todo:list, out:Path, record, save_models:bool, deadline:float, stop_on_error:bool, tracking, address:str|None,
              cpus_per_run:float, gpus_per_run:float):
     "Each experiment a Ray task; rows are written here, on the driver, as tasks finish."
@@ -187,8 +187,7 @@ def _run_ray(todo:list, out:Path, record, save_models:bool, deadline:float, stop
     finally:
         if ours: ray.shutdown()
 
-EXECUTORS = ('local', 'ray')
-
+# %% ../nbs/05_lab.ipynb #74263e66
 def run_grid(experiments:list, # From `grid`, or any list of `Experiment`
              path:str|Path, # Study folder: results.csv and one folder per run
              resume:bool=True, # Skip experiments already `done` in results.csv
@@ -204,7 +203,7 @@ def run_grid(experiments:list, # From `grid`, or any list of `Experiment`
              on_row=None, # Called with each run's results row (a dict) once it is written
             ) -> pd.DataFrame: # One row per experiment of this study, in order
     "Train every experiment, here or on Ray, appending each result to `path/results.csv`; resumable."
-    if executor not in EXECUTORS: raise ValueError(f"executor={executor!r}; choose from {', '.join(EXECUTORS)}")
+    check_choice('executor', executor, EXECUTORS)
     out = Path(path).expanduser(); out.mkdir(parents=True, exist_ok=True)
     csv = out/'results.csv'
     ids = [e.id for e in experiments]
@@ -236,6 +235,7 @@ def sweep_lrs(lo:float=1e-6, hi:float=1e-2, per_decade:int=4) -> list:
     n = int(round(math.log10(hi/lo)*per_decade)) + 1
     return [float(f"{v:.3g}") for v in np.logspace(math.log10(lo), math.log10(hi), n)]
 
+# %% ../nbs/05_lab.ipynb #83e7a5ea
 @delegates(run_grid, but=['experiments', 'path'])
 def lr_sweep(base:dict, # Settings of every run (see `grid`)
              path:str|Path, # Study folder
@@ -244,7 +244,7 @@ def lr_sweep(base:dict, # Settings of every run (see `grid`)
              epochs:int=3, # Epochs per run
              **kwargs
             ) -> pd.DataFrame: # lr, min_valid_loss, loss_area, metric_at_min_loss, epoch_of_min, status
-    "Train one run per learning rate (flat schedule) and summarise each loss curve (the KenyanFood13 report's Figures B1-B3)."
+    "Train one run per learning rate (flat schedule) and summarise each loss curve."
     lrs = lrs or sweep_lrs(lo, hi, per_decade)
     exps = grid({**base, 'epochs': epochs, 'extra': {**base.get('extra', {}), 'schedule': 'flat_cos'}}, prefix='lr', naming='letters', lr=lrs)
     res = run_grid(exps, path, **kwargs)
@@ -262,6 +262,7 @@ def lr_sweep(base:dict, # Settings of every run (see `grid`)
         rows.append(row)
     return pd.DataFrame(rows)
 
+# %% ../nbs/05_lab.ipynb #40b96a99
 def plot_lr_sweep(df:pd.DataFrame, figsize=(11, 3)):
     "Three panels against the LR: minimum valid loss, area under the valid-loss curve, metric at minimum loss."
     import matplotlib.pyplot as plt
@@ -292,7 +293,7 @@ def bench_workers(dls_factory, # f(num_workers=n) -> DataLoaders
                   workers:tuple=(0, 1, 2, 4, 8, 16), # Settings to time (those above the CPU count are skipped)
                   batches:int=10, # Batches timed per setting
                  ) -> pd.DataFrame: # workers, s_per_batch, relative (to the fastest), est_epoch_s
-    "Seconds per training batch for each number of DataLoader workers (the KenyanFood13 report's Table A1)."
+    "Seconds per training batch for each number of DataLoader workers."
     rows, cpus = [], os.cpu_count() or 1
     for n in workers:
         if n > cpus: continue
@@ -324,13 +325,14 @@ def _fig_html(fig) -> str:
     buf = io.BytesIO(); fig.savefig(buf, format='png', dpi=90, bbox_inches='tight')
     return f'<img alt="plot" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">'
 
+# %% ../nbs/05_lab.ipynb #7d74e0bf
 def ranked(results:pd.DataFrame, # From `run_grid` (or `read_results`)
            by:str='best', # A column; 'best' ranks by each run's monitored metric
           ) -> tuple: # (finished runs, best first; the name of what they are ranked by)
     "The finished runs, best first, by transferlab's one rule for 'better'."
     done = results[results.status == 'done']
     if not len(done): return done, by   # every run failed or was skipped: nothing to rank (a failed run has no metric columns)
-    if by not in results.columns: raise ValueError(f"by={by!r} is not a column of the results; e.g. best, final, valid_loss, epoch_s")
+    if by not in results.columns: raise ParamError('by', by, "not a column of the results; e.g. best, final, valid_loss, epoch_s")
     name = by
     if by in ('best', 'final'):
         monitors = sorted(set(done.monitor.dropna()))
@@ -338,7 +340,8 @@ def ranked(results:pd.DataFrame, # From `run_grid` (or `read_results`)
         name = monitors[0] if monitors else by
     return done.sort_values(by, ascending=lower_is_better(name), kind='stable'), name
 
-def report(results:pd.DataFrame, # From `run_grid` (or read from results.csv)
+# %% ../nbs/05_lab.ipynb #416238b1
+def study_report(results:pd.DataFrame, # From `run_grid` (or read from results.csv)
            path:str|Path=None, # The study folder, for loss curves (default: no curves)
            by:str='best', # Column to rank by ('best': each run's monitored metric; see `ranked`)
            top:int=3, # Loss curves of this many runs
@@ -379,7 +382,8 @@ def report(results:pd.DataFrame, # From `run_grid` (or read from results.csv)
         write_text(out_html, page)
     return md
 
-def best(results:pd.DataFrame, # From `run_grid`
+# %% ../nbs/05_lab.ipynb #83b49a99
+def best_model(results:pd.DataFrame, # From `run_grid`
          path:str|Path, # The study folder
          by:str='best', # Column to rank by (see `ranked`)
         ):
@@ -387,6 +391,88 @@ def best(results:pd.DataFrame, # From `run_grid`
     board, _ = ranked(results, by)
     if not len(board): raise ValueError("no finished run to choose from")
     return load_classifier(Path(path)/board.id.iloc[0]/'model')
+
+# %% ../nbs/05_lab.ipynb #7d4f1a62
+GRID_KEYS = ('base', 'axes', 'naming', 'prefix', 'budget_minutes')
+
+# %% ../nbs/05_lab.ipynb #2e9c5d48
+def _parse_grid(path:Path) -> dict:
+    "The mapping in a YAML or JSON file, or an error naming the file."
+    import yaml
+    text = path.read_text()
+    try: cfg = json.loads(text) if path.suffix.lower() == '.json' else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as e: raise ValueError(f"{path}: cannot parse ({str(e).splitlines()[0]})") from None
+    if not isinstance(cfg, dict) or not isinstance(cfg.get('base'), dict):
+        raise ValueError(f"{path}: needs a `base:` mapping of settings (and usually `axes:`)")
+    return cfg
+
+# %% ../nbs/05_lab.ipynb #8a3b6f05
+def load_grid(path:str|Path, # YAML (.yaml/.yml) or JSON file
+             ) -> dict: # `base`, `axes`, `naming`, `prefix`, `budget_minutes`, with `data` made absolute
+    "Read and check a grid file."
+    path = Path(path).expanduser()
+    if not path.is_file(): raise FileNotFoundError(f"{path}: no such grid file")
+    cfg = _parse_grid(path)
+    unknown = [k for k in cfg if k not in GRID_KEYS]
+    if unknown: raise ValueError(f"{path}: unknown key(s) {unknown}; use {list(GRID_KEYS)}")
+    axes, base = cfg.get('axes') or {}, dict(cfg['base'])
+    if not isinstance(axes, dict): raise ValueError(f"{path}: `axes:` must map a setting to a list of values")
+    if 'data' not in base: raise ValueError(f"{path}: base needs `data:` (an image folder or a label CSV)")
+    data = Path(str(base['data'])).expanduser()
+    base['data'] = str(data if data.is_absolute() else (path.parent/data).resolve())
+    return dict(base=base, axes=axes, naming=cfg.get('naming', 'values'), prefix=str(cfg.get('prefix', '')), budget_minutes=cfg.get('budget_minutes'))
+
+# %% ../nbs/05_lab.ipynb #5f2d8e31
+def write_study_report(results:pd.DataFrame, # The study's rows (from `read_results`)
+                       path:str|Path, # The study folder: report.md and (unless `html`) report.html go there
+                       by:str='best', # Column to rank by (see `ranked`)
+                       top:int=3, # Loss curves of this many runs
+                       html:str|Path=None, # Write the HTML report here instead
+                      ) -> str: # The Markdown summary
+    "Write a study's report.md and report.html; returns the Markdown."
+    import matplotlib.pyplot as plt
+    path = Path(path)
+    md = study_report(results, path, by=by, top=top, out_html=html or path/'report.html')
+    plt.close('all')
+    write_text(path/'report.md', md + '\n')
+    return md
+
+# %% ../nbs/05_lab.ipynb #6c1a9f47
+def _study_run(cfg:dict, config, out:Path, n:int, ray, mlflow):
+    "The MLflow parent run of a study (None without `mlflow`), its settings logged."
+    if mlflow is None: return None
+    study = TrackedRun(tracking_uri(True if mlflow == 'default' else mlflow), 'transferlab', name=out.name, tags={'transferlab.study': str(out)})
+    study.log_params(dict(config=str(config), runs=n, executor='ray' if ray else 'local', **{f'axis_{k}': v for k, v in cfg['axes'].items()}))
+    return study
+
+# %% ../nbs/05_lab.ipynb #9e4b2d70
+def run_study(config:str|Path, # A grid file (see `load_grid`)
+              out:str|Path, # Study folder: results.csv, one folder per run, report.md and report.html
+              resume:bool=False, # Continue the study in `out`, skipping the runs already done
+              budget_minutes:float=None, # Start no new run after this many minutes (default: the file's)
+              ray:str=None, # Run every experiment as a Ray task: 'local' (a Ray started here) or a cluster address
+              cpus_per_run:float=1, # With `ray`: CPUs each run reserves
+              gpus_per_run:float=None, # With `ray`: GPUs each run reserves (default: 1 when this machine has one)
+              mlflow:str=None, # Track the study and each run in MLflow: 'default' or a tracking URI
+              on_row=None, # Called with each finished run's results row
+             ) -> tuple: # (the study's rows in grid order, the ids already done before this call)
+    "Run every combination of a grid file into `out` (locked while it runs), then write the report."
+    cfg, out = load_grid(config), Path(out).expanduser()
+    try: exps = grid(cfg['base'], naming=cfg['naming'], prefix=cfg['prefix'], **cfg['axes'])
+    except ValueError as e: raise ValueError(f"{config}: {e}") from None
+    if out.exists() and not out.is_dir(): raise ParamError('out', str(out), "is a file; pass a folder")
+    csv = out/'results.csv'
+    if csv.exists() and not resume: raise ParamError(None, None, f"{csv} exists; choose another folder", fix=('resume', True, 'or continue that study'))
+    with FileLock(out/'.lock', wait=False, what=str(out)):
+        done = set(read_results(csv).query("status == 'done'").id) & {e.id for e in exps} if csv.exists() else set()
+        with _study_run(cfg, config, out, len(exps), ray, mlflow) or contextlib.nullcontext() as study:
+            run_grid(exps, out, resume=True, budget_minutes=budget_minutes if budget_minutes is not None else cfg['budget_minutes'],
+                     on_row=on_row, tracking=study, executor='local' if ray is None else 'ray', address=None if ray in (None, 'local') else ray,
+                     cpus_per_run=cpus_per_run, gpus_per_run=gpus_per_run)
+            results = read_results(csv).set_index('id').loc[[e.id for e in exps]].reset_index()
+            write_study_report(results, out)
+            if study is not None: study.log_files(out, ['results.csv', 'report.md', 'report.html'])
+    return results, done
 
 # %% ../nbs/05_lab.ipynb #ddf06ade
 def _frame(dls:DataLoaders) -> pd.DataFrame:
@@ -397,11 +483,12 @@ def _frame(dls:DataLoaders) -> pd.DataFrame:
         rows += [(str(Path(i).resolve()), str(dls.vocab[int(ds.tls[1][k])]), not valid) for k, i in enumerate(items)]
     return pd.DataFrame(rows, columns=['path', 'label', 'valid'])
 
+# %% ../nbs/05_lab.ipynb #060aedb2
 def _part(df:pd.DataFrame, arch:str, path:Path, kw:dict, ft:dict, pretrained:bool):
     "Train one part of a two-stage model on `df`; (its learner, its TrainResult)."
     d = csv_dls(df, img_dir='/', fn_col='path', label_col='label', valid_col='valid', **kw)
     learn = make_learner(d, arch, path=path, pretrained=pretrained)
-    with learn.no_bar(), learn.no_logging(): res = fine_tune(learn, verbose=False, **ft)
+    with learn.no_bar(), learn.no_logging(): res = learn.fit_transfer(verbose=False, **ft)
     return learn, res
 
 # %% ../nbs/05_lab.ipynb #749f6f32
@@ -414,7 +501,7 @@ def train_two_stage(dls:DataLoaders, # Single-label data (any builder's)
                     freeze_epochs:int=1, # Frozen epochs (the probe) of each part
                     size:int=None, # Image size (default: `dls`'s)
                     bs:int=None, # Batch size (default: `dls`'s)
-                    **kwargs # More `fine_tune` arguments for every part
+                    **kwargs # More `fit_transfer` arguments for every part
                    ) -> Learner: # Over `dls`, with a `TwoStage` model
     "Train a group model and one model per group on the images and split of `dls`, composed into one classifier."
     from fastai.vision.all import Learner

@@ -6,7 +6,7 @@ Docs: https://transferlab.github.io/transferlab/labels.html.md"""
 
 # %% ../nbs/01_labels.ipynb #06e276fa
 from __future__ import annotations
-import json, math, re, unicodedata, warnings
+import json, math, re, unicodedata
 from collections import Counter
 from functools import lru_cache
 from pathlib import Path
@@ -18,8 +18,8 @@ from fastcore.basics import patch
 from .core import write_text
 
 # %% auto #0
-__all__ = ['STOP_WORDS', 'normalize_tag', 'split_tags', 'TagGrouper', 'label_sort_key', 'one_hot_frame', 'from_one_hot',
-           'parse_labels', 'label_counts', 'cooccurrence', 'caption_keywords', 'plot_label_counts', 'plot_cooccurrence']
+__all__ = ['normalize_tag', 'split_tags', 'TagGrouper', 'label_sort_key', 'one_hot_frame', 'from_one_hot', 'parse_labels',
+           'label_counts', 'cooccurrence', 'caption_keywords', 'plot_label_counts', 'plot_cooccurrence']
 
 # %% ../nbs/01_labels.ipynb #785b08b0
 @lru_cache(maxsize=65536)
@@ -33,6 +33,7 @@ def normalize_tag(tag:str, # Raw tag, e.g. '#Cakes!'
     if not isinstance(tag, str): raise TypeError(f"normalize_tag takes a string, got {type(tag).__name__} {tag!r}")
     return _normalized(tag, lang)
 
+# %% ../nbs/01_labels.ipynb #bb59bec1
 @lru_cache(maxsize=1 << 18)   # tags repeat: a million rows hold far fewer distinct tags
 def _normalized(tag:str, lang:str) -> str:
     text = unicodedata.normalize('NFKC', tag).lower()
@@ -45,6 +46,7 @@ _DEFAULT_SPLIT = re.compile(r'[\s,|]+')
 def _is_missing(s) -> bool:
     return s is None or (isinstance(s, float) and math.isnan(s))
 
+# %% ../nbs/01_labels.ipynb #205f9c25
 def split_tags(s:str|list|float, # A delimited string, a list of tags, or NaN/None/'' for no tags
                delim:str=None, # Delimiter; default: whitespace, commas and `|`
               ) -> list: # Stripped, non-empty tags in their original order
@@ -127,23 +129,27 @@ def fit(self:TagGrouper, tags) -> TagGrouper:
     self.n_empty = sum(not self._map(c, vocab) for c in items)
     return self
 
+# %% ../nbs/01_labels.ipynb #20c87a91
 @patch
 def _map(self:TagGrouper, cell, vocab:set) -> list:
     out = [self._label_of(normalize_tag(t, self.lang)) for t in self._item_tags(cell)]
     return sorted({l for l in out if l in vocab})
 
+# %% ../nbs/01_labels.ipynb #306822fa
 @patch
 def transform(self:TagGrouper, tags) -> list:
     "Labels (sorted, each once) of every item in `tags`; unknown tags are dropped."
     vocab = set(self.vocab)
     return [self._map(c, vocab) for c in tags]
 
+# %% ../nbs/01_labels.ipynb #21fb7f9a
 @patch
 def fit_transform(self:TagGrouper, tags) -> list:
     "`fit` then `transform`."
     items = list(tags)
     return self.fit(items).transform(items)
 
+# %% ../nbs/01_labels.ipynb #44d5a7b8
 @patch
 def keep_mask(self:TagGrouper, tags) -> np.ndarray:
     "Boolean mask of the items to keep: those with a label (all of them when `drop_empty=False`)."
@@ -152,7 +158,7 @@ def keep_mask(self:TagGrouper, tags) -> np.ndarray:
 
 # %% ../nbs/01_labels.ipynb #6953dde2
 @patch
-def report(self:TagGrouper) -> pd.DataFrame:
+def summary(self:TagGrouper) -> pd.DataFrame:
     "One row per raw tag seen by `fit`: tag, normalised, label, kept/why dropped, counts; most frequent first."
     vocab, rows = set(self.vocab), []
     for tag, n in self.tag_counts.items():
@@ -177,6 +183,7 @@ def to_json(self:TagGrouper) -> str:
     "The grouper (settings and fitted vocabulary) as a JSON string."
     return json.dumps({'transferlab': 'TagGrouper', 'version': 1, **{k: getattr(self, k) for k in _PARAMS + _STATE}}, ensure_ascii=False)
 
+# %% ../nbs/01_labels.ipynb #340104c0
 @patch(cls_method=True)
 def from_json(cls:TagGrouper, text:str) -> TagGrouper:
     "Rebuild a `TagGrouper` from `to_json`'s output."
@@ -186,10 +193,13 @@ def from_json(cls:TagGrouper, text:str) -> TagGrouper:
     for k in _STATE: setattr(g, k, d[k])
     return g
 
+# %% ../nbs/01_labels.ipynb #3def0b46
 @patch
 def save(self:TagGrouper, path:str|Path) -> Path:
     "Write `to_json` to `path` (atomically)."
     return write_text(path, self.to_json())
+
+# %% ../nbs/01_labels.ipynb #e2be3910
 @patch(cls_method=True)
 def load(cls:TagGrouper, path:str|Path) -> TagGrouper:
     "Read a grouper written by `save`."
@@ -205,6 +215,7 @@ def _label_lists(labels, delim:str=' ') -> list:
     if isinstance(labels, pd.DataFrame): raise TypeError("labels must be one column (a Series or list), not a DataFrame; use from_one_hot for one-hot frames")
     return [list(dict.fromkeys(split_tags(l, delim))) for l in labels]
 
+# %% ../nbs/01_labels.ipynb #b4bd6b1a
 def one_hot_frame(labels, # Series/list of delimited label strings or label lists
             vocab:list=None, # Columns, in order; default: every label seen, sorted with `label_sort_key`
             delim:str=' ', # Delimiter inside string cells
@@ -221,6 +232,7 @@ def one_hot_frame(labels, # Series/list of delimited label strings or label list
     index = labels.index if isinstance(labels, pd.Series) else None
     return pd.DataFrame(out, columns=vocab, index=index)
 
+# %% ../nbs/01_labels.ipynb #41d0bc46
 def from_one_hot(df:pd.DataFrame, # One column per label, values 0/1 (or booleans)
                  delim:str=' ', # Delimiter between labels in the output
                 ) -> pd.Series: # One delimited string per row, labels in column order
@@ -229,12 +241,6 @@ def from_one_hot(df:pd.DataFrame, # One column per label, values 0/1 (or boolean
     if not np.isin(values, (0, 1)).all(): raise ValueError("from_one_hot needs 0/1 (or boolean) values; threshold probabilities first")
     cols = [str(c) for c in df.columns]
     return pd.Series([delim.join(c for c, v in zip(cols, row) if v) for row in values], index=df.index, dtype=object)
-
-# %% ../nbs/01_labels.ipynb #3ed68d1f
-def one_hot(*args, **kwargs):
-    "Deprecated: use `one_hot_frame` (this name is fastai's `one_hot`)."
-    warnings.warn("transferlab.labels.one_hot is deprecated; use one_hot_frame", DeprecationWarning, stacklevel=2)
-    return one_hot_frame(*args, **kwargs)
 
 # %% ../nbs/01_labels.ipynb #7df09e7e
 _TRUE, _FALSE = {'1', '1.0', 'true', 'yes', 'y'}, {'0', '0.0', 'false', 'no', 'n', ''}
@@ -249,6 +255,7 @@ def _flag(v, col:str, row:int) -> bool:
     if t in _FALSE: return False
     raise ValueError(f"row {row}, column {col!r}: {v!r} is not 0 or 1 (one-hot columns hold 0/1, true/false or yes/no)")
 
+# %% ../nbs/01_labels.ipynb #5b5bd8c6
 def parse_labels(df:pd.DataFrame, # One row per item
                  label_col:str='Labels', # Column of labels (one, or several joined by `delim`) or raw tags
                  delim:str=' ', # Delimiter between labels in one cell
@@ -277,6 +284,7 @@ def label_counts(labels, delim:str=' ') -> pd.Series:
     order = sorted(counts.index, key=lambda l: (-counts[l], label_sort_key(l)))
     return counts[order].rename('count')
 
+# %% ../nbs/01_labels.ipynb #c9985922
 def cooccurrence(labels, # Series/list of delimited label strings or label lists
                  normalize:bool|str=False, # False: counts; True/'jaccard': Jaccard index; 'conditional': P(col | row)
                  delim:str=' ', # Delimiter inside string cells
@@ -290,7 +298,7 @@ def cooccurrence(labels, # Series/list of delimited label strings or label lists
     if normalize == 'conditional': return c.div(np.where(d > 0, d, np.nan), axis=0)
     raise ValueError(f"normalize={normalize!r}; use False, True/'jaccard' or 'conditional'")
 
-# %% ../nbs/01_labels.ipynb #49a8c6f2
+# %% ../nbs/01_labels.ipynb #9cc91434
 STOP_WORDS = frozenset('''a about above after again against all am an and any are as at be because been before being
 below between both but by can could did do does doing down during each few for from further had has have having he her
 here hers herself him himself his how i if in into is it its itself just me more most my myself no nor not now of off on
@@ -305,6 +313,7 @@ def _caption_words(text, lang:str) -> list:
     words = normalize_tag(str(text), lang).split()
     return list(dict.fromkeys(w for w in words if w not in STOP_WORDS and not w.isdigit() and len(w) > 1))
 
+# %% ../nbs/01_labels.ipynb #fc7bff1a
 def caption_keywords(df:pd.DataFrame, # One row per item
                      label_col:str, # Column of delimited label strings or label lists
                      caption_col:str, # Column of free-text captions
@@ -353,6 +362,7 @@ def plot_label_counts(before, # Labels (Series/list) or counts (Series) before c
     fig.tight_layout()
     return fig
 
+# %% ../nbs/01_labels.ipynb #f9c0274c
 def plot_cooccurrence(labels, # Labels (Series/list), or a square co-occurrence frame
                       normalize:bool|str='jaccard', # As in `cooccurrence`
                       delim:str=' ', # Delimiter inside label strings

@@ -6,8 +6,9 @@ Docs: https://transferlab.github.io/transferlab/parallel.html.md"""
 
 # %% ../nbs/02c_parallel.ipynb #34e56b14
 from __future__ import annotations
-import math, os, socket
+import contextlib, math, os, shutil, socket, sys, tempfile
 from contextlib import contextmanager
+from pathlib import Path
 import torch
 from torch import nn
 from fastai.vision.all import Learner, apply, to_detach, find_bs
@@ -15,9 +16,9 @@ from fastai.callback.progress import ProgressCallback
 from fastai.torch_core import num_distrib, rank_distrib
 
 # %% auto #0
-__all__ = ['world_size', 'is_main', 'init_process_group', 'barrier', 'broadcast_object', 'RankFailed', 'main_only',
-           'shard_positions', 'interleave', 'ShardedDL', 'GroupSyncBatchNorm', 'sync_batchnorm', 'unsync_batchnorm',
-           'DDPTrainer', 'data_parallel', 'unused_port', 'launch']
+__all__ = ['world_size', 'is_main', 'init_process_group', 'barrier', 'broadcast_object', 'RankFailed', 'main_only', 'ShardedDL',
+           'GroupSyncBatchNorm', 'sync_batchnorm', 'unsync_batchnorm', 'DDPTrainer', 'data_parallel', 'launch',
+           'launch_command']
 
 # %% ../nbs/02c_parallel.ipynb #e7d02e33
 def world_size() -> int:
@@ -28,6 +29,7 @@ def is_main() -> bool:
     "Whether this is the process that writes files (rank 0)."
     return rank_distrib() == 0
 
+# %% ../nbs/02c_parallel.ipynb #d7f73bdc
 def init_process_group() -> bool:
     "Join the launcher's process group (NCCL on GPUs, Gloo on CPUs); whether this is a distributed run."
     if world_size() < 2: return False
@@ -40,6 +42,7 @@ def _ready() -> bool:
     "Whether collectives apply (joining the launcher's group on first use)."
     return init_process_group()
 
+# %% ../nbs/02c_parallel.ipynb #710a01bd
 def _comm_device() -> torch.device:
     "Where tensors must be for the group's collectives (NCCL: this process's GPU; Gloo: the CPU)."
     return torch.device('cuda', torch.cuda.current_device()) if torch.distributed.get_backend() == 'nccl' else torch.device('cpu')
@@ -48,6 +51,7 @@ def barrier():
     "Wait until every process gets here (nothing to wait for in a single process)."
     if _ready(): torch.distributed.barrier()
 
+# %% ../nbs/02c_parallel.ipynb #185d9544
 def broadcast_object(obj, src:int=0):
     "`obj` as process `src` has it, in every process (e.g. a learning rate found by rank 0)."
     if not _ready(): return obj
@@ -55,6 +59,7 @@ def broadcast_object(obj, src:int=0):
     torch.distributed.broadcast_object_list(box, src)
     return box[0]
 
+# %% ../nbs/02c_parallel.ipynb #8aaa0165
 @contextmanager
 def _alone():
     "Inside this block, this process (and fastai) behave as a single process: no collectives, fastai's `save` writes."
@@ -69,6 +74,7 @@ def _alone():
 class RankFailed(RuntimeError):
     "What rank 0 raised inside `main_only`, raised again in every process."
 
+# %% ../nbs/02c_parallel.ipynb #73e6bb4e
 def main_only(fn, *args, **kwargs):
     "Run `fn(*args, **kwargs)` in rank 0 alone, as a single process would; every process gets its result (or its error)."
     if not _ready(): return fn(*args, **kwargs)
@@ -82,13 +88,12 @@ def main_only(fn, *args, **kwargs):
     if err is not None: raise err
     raise RankFailed(f"rank 0 failed: {val}")
 
-# %% ../nbs/02c_parallel.ipynb #c6aef2db
+# %% ../nbs/02c_parallel.ipynb #acec6a98
 def shard_positions(n:int, # Items in the epoch
                     world:int, # Number of processes
                    ) -> int:
     "Items in the padded epoch: `n` rounded up to a multiple of `world`."
     return math.ceil(n / world) * world
-
 def interleave(parts:list, # One tensor per process: that process's share of a batch, all the same shape
                keep:int=None, # How many items are real (the rest are padding)
               ) -> torch.Tensor:
@@ -171,6 +176,7 @@ class _AllReduceSum(torch.autograd.Function):
 def _synced() -> bool:
     return torch.distributed.is_available() and torch.distributed.is_initialized() and torch.distributed.get_world_size() > 1
 
+# %% ../nbs/02c_parallel.ipynb #4f101718
 class GroupSyncBatchNorm(nn.modules.batchnorm._BatchNorm):
     "BatchNorm (any number of dimensions) with batch statistics summed over all processes, on any `torch.distributed` backend."
     _plain = nn.BatchNorm2d   # the class it stands in for (restored by `unsync_batchnorm`)
@@ -197,6 +203,7 @@ class GroupSyncBatchNorm(nn.modules.batchnorm._BatchNorm):
                 self.running_var.mul_(1 - m).add_(var.detach()*(n/(n - 1).clamp(min=1))*m)
         return y.to(x.dtype)
 
+# %% ../nbs/02c_parallel.ipynb #43db50f2
 def _swap_bn(model:nn.Module, want, make) -> nn.Module:
     "`model` with every module that `want` accepts replaced by `make(module)`, sharing parameters and buffers."
     def convert(m):
@@ -211,6 +218,7 @@ def _swap_bn(model:nn.Module, want, make) -> nn.Module:
 
 def _args(m): return (m.num_features, m.eps, m.momentum, m.affine, m.track_running_stats)
 
+# %% ../nbs/02c_parallel.ipynb #23249f6c
 def sync_batchnorm(model:nn.Module) -> nn.Module:
     "`model` with every BatchNorm replaced by a `GroupSyncBatchNorm` sharing its parameters and running statistics."
     plain = lambda m: isinstance(m, nn.modules.batchnorm._BatchNorm) and not isinstance(m, (GroupSyncBatchNorm, nn.SyncBatchNorm))
@@ -228,7 +236,7 @@ class DDPTrainer(DistributedTrainer):
     "fastai's `DistributedTrainer` with `ShardedDL` loaders, on GPUs or CPUs."
     def __init__(self, sync_bn:bool=True, # BatchNorm statistics of the global batch, not of each process's share
                  **kwargs): # More `accelerate.Accelerator` arguments
-        try: import accelerate
+        try: import accelerate  # noqa: F401 (only whether it is installed)
         except ImportError: raise ImportError("data-parallel training needs Accelerate: pip install 'transferlab[scale]'") from None
         gpu = torch.cuda.is_available()
         super().__init__(sync_bn=sync_bn and gpu, cpu=not gpu, **kwargs)
@@ -246,6 +254,7 @@ class DDPTrainer(DistributedTrainer):
         if isinstance(dl, ShardedDL): return dl
         return ShardedDL(dl, device=next(self.learn.model.parameters()).device)
 
+# %% ../nbs/02c_parallel.ipynb #c66b47a8
 @contextmanager
 def data_parallel(learn:Learner, # Any fastai learner
                   **kwargs): # `DDPTrainer` arguments
@@ -260,12 +269,13 @@ def data_parallel(learn:Learner, # Any fastai learner
         learn.remove_cb(cb)
         if bar is not None and not is_main(): learn.add_cb(bar)
 
-# %% ../nbs/02c_parallel.ipynb #fe307bed
+# %% ../nbs/02c_parallel.ipynb #20dc0170
 def unused_port() -> int:
     "A TCP port nobody listens on now (for the processes' rendezvous)."
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
 
+# %% ../nbs/02c_parallel.ipynb #fe307bed
 def _spawned(rank:int, payload:bytes, world:int, port:int, threads:int):
     "Body of a process started by `launch` on a CPU: its place in the group, its threads, then the function."
     import cloudpickle
@@ -277,7 +287,8 @@ def _spawned(rank:int, payload:bytes, world:int, port:int, threads:int):
     finally:
         if torch.distributed.is_initialized(): torch.distributed.destroy_process_group()
 
-def launch(fn, # A function that builds the data and learner and trains (inside `data_parallel`, or with `fine_tune`)
+# %% ../nbs/02c_parallel.ipynb #66927990
+def launch(fn, # A function that builds the data and learner and trains (inside `data_parallel`, or with `fit_transfer`)
            *args, # Its arguments
            processes:int=2, # Processes to start (GPUs: at most one per GPU)
            threads:int=None, # CPU threads per process (default: the cores shared out)
@@ -294,3 +305,69 @@ def launch(fn, # A function that builds the data and learner and trains (inside 
     from transferlab.parallel import _spawned as body   # the installed module's: a spawned process imports it by name
     torch.multiprocessing.start_processes(body, args=(cloudpickle.dumps((fn, args)), processes, unused_port(), threads),
                                           nprocs=processes, start_method='spawn')
+
+# %% ../nbs/02c_parallel.ipynb #1b7c9e22
+def _without(argv:list, opt:str) -> list:
+    "`argv` less `opt` and its value (`--opt N` or `--opt=N`)."
+    out, skip = [], False
+    for a in argv:
+        if skip: skip = False; continue
+        if a == opt: skip = True; continue
+        if not a.startswith(opt + '='): out.append(a)
+    return out
+
+def _collect_logs(logs:Path, processes:int):
+    "Move the launcher's per-rank log files (in nested attempt folders) to `logs/rank{r}.err`."
+    for r in range(processes):
+        for f in sorted(logs.rglob(f'attempt_*/{r}/stderr.log')): shutil.copyfile(f, logs/f'rank{r}.err')
+
+# %% ../nbs/02c_parallel.ipynb #4e8b1d07
+def _rank_failure(err, processes:int, logs:Path, prefix:str) -> str:
+    "One line for a failed multi-process command: the failing rank's own error line, or which rank failed and how."
+    import signal as sig
+    fails = sorted(err.failures.items(), key=lambda kv: (kv[1].exitcode >= 0 or kv[1].exitcode == -sig.SIGTERM, kv[0]))
+    rank, f = fails[0]   # a rank killed by a signal (other than the launcher's own SIGTERM) first, then the lowest rank
+    if f.exitcode < 0: return f"rank {rank} of {processes} was killed by {sig.Signals(-f.exitcode).name}"
+    files = [logs/f'rank{r}.err' for r in (rank, 0) if (logs/f'rank{r}.err').is_file()]
+    said = [l for p in files for l in p.read_text(errors='replace').splitlines() if l.startswith(prefix)]
+    return said[0][len(prefix):] if said else f"rank {rank} of {processes} exited with code {f.exitcode} (its log: {logs/f'rank{rank}.err'})"
+
+# %% ../nbs/02c_parallel.ipynb #7f1c3a59
+@contextlib.contextmanager
+def _launch_env(processes:int):
+    "CPU threads shared out and Gloo on the loopback interface (on a CPU), the launcher's chatter off, for the block."
+    import logging
+    env = {} if torch.cuda.is_available() else dict(OMP_NUM_THREADS=str(max(1, (os.cpu_count() or 1)//processes)), GLOO_SOCKET_IFNAME='lo')
+    quiet = [logging.getLogger(n) for n in ('torch.distributed.elastic', 'torch.distributed.launcher')]
+    old, levels = {k: os.environ.get(k) for k in env}, [q.level for q in quiet]
+    os.environ.update(env)
+    for q in quiet: q.setLevel(logging.CRITICAL)
+    try: yield
+    finally:
+        for q, l in zip(quiet, levels): q.setLevel(l)
+        for k, v in old.items():
+            if v is None: os.environ.pop(k, None)
+            else: os.environ[k] = v
+
+# %% ../nbs/02c_parallel.ipynb #3a9d6f18
+def launch_command(args:list, # Arguments of `python -m transferlab.cli`, e.g. ['train', 'data/', '--out', 'runs/x']
+                   processes:int, # How many processes
+                  ) -> tuple: # (exit code, one line saying why it failed or None)
+    "Run a `transferlab` command in `processes` processes with torchrun's launcher; rank 0 prints, every rank's errors go to a log."
+    from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+    from torch.distributed.elastic.multiprocessing import DefaultLogsSpecs, Std
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    logs, prefix = Path(tempfile.mkdtemp(prefix='transferlab-ranks-')), f"transferlab {args[0]}: error: "
+    cfg = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=processes, run_id=f'transferlab-{os.getpid()}', rdzv_backend='c10d',
+                       rdzv_endpoint=f'127.0.0.1:{unused_port()}', max_restarts=0, monitor_interval=0.2, start_method='spawn',
+                       logs_specs=DefaultLogsSpecs(log_dir=str(logs), redirects={r: Std.ERR if r == 0 else Std.ALL for r in range(processes)}))
+    try:
+        with _launch_env(processes): elastic_launch(cfg, sys.executable)('-m', 'transferlab.cli', *_without(args, '--processes'))
+    except ChildFailedError as e:
+        _collect_logs(logs, processes)
+        return 1, _rank_failure(e, processes, logs, prefix)
+    _collect_logs(logs, processes)
+    err = (logs/'rank0.err').read_text(errors='replace') if (logs/'rank0.err').exists() else ''
+    if err.strip(): print(err.rstrip(), file=sys.stderr)   # rank 0's warnings
+    shutil.rmtree(logs, ignore_errors=True)
+    return 0, None

@@ -6,28 +6,28 @@ Docs: https://transferlab.github.io/transferlab/persist.html.md"""
 
 # %% ../nbs/03c_persist.ipynb #024ccd22
 from __future__ import annotations
-import json, math, uuid, warnings
+import json, math, uuid
 from pathlib import Path
-import numpy as np
 import torch
 from torch import nn
 from PIL import Image
 from fastai.vision.all import (Learner, DataLoaders, DataBlock, CategoryBlock, MultiCategoryBlock, Resize, Normalize,
     aug_transforms, AffineCoordTfm, RandomResizedCropGPU)
 import transferlab
-from .core import atomic_write, write_json
+from .core import atomic_write, write_json, check_number
 from .cache import RGBImage
 from .archs import resolve_arch
-from .train import make_learner, is_multilabel, model_size_mb
+from .train import make_learner, is_multilabel
 
 # %% auto #0
-__all__ = ['FORMAT', 'FORMAT_VERSION', 'SUPPORTED_VERSIONS', 'save_classifier', 'ModelFileError', 'check_model_meta',
-           'check_weights', 'read_model_meta', 'RGBImageBlock', 'load_classifier', 'TwoStage']
+__all__ = ['save_classifier', 'ModelFileError', 'check_model_meta', 'check_weights', 'read_model_meta', 'RGBImageBlock',
+           'load_classifier', 'TwoStage']
 
-# %% ../nbs/03c_persist.ipynb #2e999045
+# %% ../nbs/03c_persist.ipynb #4ad9c147
 FORMAT, FORMAT_VERSION = 'transferlab-model', 2
 SUPPORTED_VERSIONS = (1, 2)
 
+# %% ../nbs/03c_persist.ipynb #2e999045
 def _pipeline(dls:DataLoaders) -> dict:
     "Item size, batch size and normalisation of the validation pipeline of `dls`."
     presize = next((t.size for t in dls.after_item.fs if isinstance(t, Resize)), None)
@@ -39,6 +39,7 @@ def _pipeline(dls:DataLoaders) -> dict:
     if presize is None and cache is not None: presize = cache.cache.presize
     return dict(presize=pair(presize), size=pair(size), stats=stats)
 
+# %% ../nbs/03c_persist.ipynb #8d9822e2
 def save_classifier(learn:Learner, # A learner made by `make_learner`
                     path:str|Path, # File stem: writes `path.safetensors` and `path.json`
                     **extra # More JSON-able facts to store (e.g. `thresh=0.4`)
@@ -114,6 +115,7 @@ def _head_outputs(tensors:dict) -> int|None:
     last = max(head, key=lambda k: [int(p) if p.isdigit() else -1 for p in k.split('.')])
     return int(tensors[last][0])
 
+# %% ../nbs/03c_persist.ipynb #b16629b2
 def check_weights(weights:str|Path, # The `.safetensors` file
                   meta:dict, # Its checked JSON
                   js:str|Path='model.json', # The JSON's path, for messages
@@ -137,9 +139,12 @@ def check_weights(weights:str|Path, # The `.safetensors` file
 
 # %% ../nbs/03c_persist.ipynb #e204b985
 def _stem(path:str|Path) -> Path:
+    "The stem of a saved model: given itself, as either file, or as the run folder that holds `model.json`."
     path = Path(path).expanduser()
+    if path.is_dir(): return path/'model'
     return path.with_name(path.name[:-len(path.suffix)]) if path.suffix in ('.json', '.safetensors') else path
 
+# %% ../nbs/03c_persist.ipynb #2ff60c70
 def read_model_meta(path:str|Path) -> tuple:
     "(checked JSON, JSON path, weights path) of a saved model, from its stem or either file."
     stem = _stem(path)
@@ -152,6 +157,7 @@ def read_model_meta(path:str|Path) -> tuple:
     check_weights(weights, meta, js)
     return meta, js, weights
 
+# %% ../nbs/03c_persist.ipynb #2b7c1eec
 def _inference_dls(meta:dict, bs:int, device) -> DataLoaders:
     "A `DataLoaders` with the saved validation pipeline and vocab, for `test_dl` and `predict`."
     vocab, blank = meta['vocab'], Image.new('RGB', (8, 8))
@@ -163,6 +169,7 @@ def _inference_dls(meta:dict, bs:int, device) -> DataLoaders:
                       splitter=lambda items: ([0], [0]), item_tfms=item_tfms, batch_tfms=batch_tfms)
     return block.dataloaders([0], bs=bs, num_workers=0, device=torch.device(device))
 
+# %% ../nbs/03c_persist.ipynb #06d42af0
 def _two_stage_learner(meta:dict, dls:DataLoaders) -> Learner:
     "A learner whose model is the `TwoStage` the file describes, with random weights (loaded next)."
     ts = meta['two_stage']
@@ -177,19 +184,20 @@ def _two_stage_learner(meta:dict, dls:DataLoaders) -> Learner:
     learn.transferlab = dict(arch='two-stage', head=meta['head'], two_stage=ts, pretrained=None)
     return learn
 
+# %% ../nbs/03c_persist.ipynb #af68aefd
 def RGBImageBlock():
     "fastai's `ImageBlock` reading files with `load_rgb`."
     from fastai.vision.all import ImageBlock
     return ImageBlock(cls=RGBImage)
 
 # %% ../nbs/03c_persist.ipynb #69734191
-def load_classifier(path:str|Path, # File stem, or its `.json` / `.safetensors` file
+def load_classifier(path:str|Path, # File stem, its `.json` / `.safetensors` file, or the run folder that holds `model.json`
                     device:str|torch.device='cpu', # Where the model runs
                     bs:int=64, # Batch size of `learn.dls.test_dl`
                    ) -> Learner: # A learner for `predict`, `get_preds` and `test_dl`
     "Rebuild the learner saved by `save_classifier`, after checking both files, reading only JSON and tensors."
     from safetensors.torch import load_file
-    if not isinstance(bs, int) or bs < 1: raise ValueError(f"bs (batch size) must be at least 1, got {bs!r}")
+    check_number('bs', bs, 1)
     meta, js, weights = read_model_meta(path)
     dls = _inference_dls(meta, bs, device)
     if meta['arch'] == 'two-stage': learn = _two_stage_learner(meta, dls)
@@ -231,14 +239,3 @@ class TwoStage(nn.Module):
         lg = torch.log_softmax(self.group_model(x).float(), -1)
         le = [torch.log_softmax(e(x).float(), -1) for e in self.experts]
         return torch.stack([lg[:, g] + (le[e][:, k] if e >= 0 else 0.) for g, e, k in self.route], -1)
-
-# %% ../nbs/03c_persist.ipynb #30217588
-def save_model(*args, **kwargs):
-    "Deprecated: use `save_classifier` (this name is fastai's `save_model`)."
-    warnings.warn("transferlab's save_model is deprecated; use save_classifier", DeprecationWarning, stacklevel=2)
-    return save_classifier(*args, **kwargs)
-
-def load_model(*args, **kwargs):
-    "Deprecated: use `load_classifier` (this name is fastai's `load_model`)."
-    warnings.warn("transferlab's load_model is deprecated; use load_classifier", DeprecationWarning, stacklevel=2)
-    return load_classifier(*args, **kwargs)

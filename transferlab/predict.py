@@ -6,7 +6,6 @@ Docs: https://transferlab.github.io/transferlab/predict.html.md"""
 
 # %% ../nbs/03d_predict.ipynb #1a138427
 from __future__ import annotations
-import os
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -14,12 +13,14 @@ from .core import _python_strings; _python_strings()   # strings that can hold a
 import torch
 from fastai.vision.all import Learner
 from PIL import Image
-from .core import write_csv
+from .core import write_csv, ParamError, check_number
+from .images import image_ids
+from .data import _drop_bad
 from .train import is_multilabel, f1_scores, _as_np
 from .persist import load_classifier
 
 # %% auto #0
-__all__ = ['ID_KINDS', 'tune_thresholds', 'decode', 'image_ids', 'predict_csv', 'predict_image', 'vote', 'average']
+__all__ = ['tune_thresholds', 'decode_labels', 'predict_csv', 'predict_image', 'vote', 'average']
 
 # %% ../nbs/03d_predict.ipynb #57f133bf
 def tune_thresholds(preds, # Validation probabilities, (n_items, n_labels)
@@ -49,10 +50,11 @@ def tune_thresholds(preds, # Validation probabilities, (n_items, n_labels)
                 if s > best_s + 1e-12: th, best_s = trial, s
     return th
 
-def decode(preds, # Probabilities (n_items, n_labels), or one row
+# %% ../nbs/03d_predict.ipynb #f0339b2a
+def decode_labels(preds, # Probabilities (n_items, n_labels), or one row
            vocab:list, # Label names, in column order
            thresh:float|np.ndarray=None, # Multi-label: labels with probability above this
-           top_k:int=None, # Multi-label: the k most probable labels (as the Instagram #recipe report did), or with `thresh`, at most k of those
+           top_k:int=None, # Multi-label: the k most probable labels, or with `thresh`, at most k of those
           ) -> list: # Labels per item (lists for multi-label, strings for single-label)
     "Turn probabilities into labels: argmax (single-label), threshold and/or top-k (multi-label)."
     p = _as_np(preds)
@@ -68,32 +70,30 @@ def decode(preds, # Probabilities (n_items, n_labels), or one row
             out.append([vocab[i] for i in list(idx)[:top_k]] if top_k else [vocab[i] for i in idx])
     return out[0] if one else out
 
-# %% ../nbs/03d_predict.ipynb #76733eb0
-ID_KINDS = ('relpath', 'name', 'stem')
-
-def image_ids(files:list, # Image files
-              ids:str='relpath', # 'relpath' (relative to `root`), 'name' or 'stem'
-              root:str|Path=None, # Folder `relpath` ids are relative to (default: the files' common folder)
-             ) -> list: # One unique id per file
-    "Unique, traceable ids for `files`; colliding bare names are an error naming two of the files."
-    if ids not in ID_KINDS: raise ValueError(f"ids={ids!r}; use one of {', '.join(ID_KINDS)}")
-    files = [Path(f) for f in files]
-    if ids == 'relpath':
-        base = Path(root) if root is not None else Path(os.path.commonpath([str(f.parent.resolve()) for f in files])) if files else Path('.')
-        out = [str(f.resolve().relative_to(base.resolve())) if f.resolve().is_relative_to(base.resolve()) else str(f) for f in files]
-    else: out = [f.name if ids == 'name' else f.stem for f in files]
-    seen = {}
-    for f, i in zip(files, out):
-        if i in seen: raise ValueError(f"two images would get the id {i!r}: {seen[i]} and {f}; use ids='relpath' (the default) to keep them apart")
-        seen[i] = f
-    return out
-
 # %% ../nbs/03d_predict.ipynb #f480af47
 def _thresh(learn:Learner, thresh):
     if thresh is not None: return thresh
     t = getattr(learn, 'transferlab', {}).get('meta', {}).get('thresh')
     return np.asarray(t) if isinstance(t, list) else (t if t is not None else 0.5)
 
+# %% ../nbs/03d_predict.ipynb #dbfbbe54
+def _checked(learn:Learner, thresh, top_k) -> bool:
+    "Whether `learn` is multi-label; `thresh` and `top_k` are refused for single-label models and checked for multi-label ones."
+    multi = is_multilabel(learn.dls)
+    for name, v in (('thresh', thresh), ('top_k', top_k)):
+        if v is not None and not multi: raise ParamError(name, v, "is for multi-label models; this one gives one label per image")
+    if top_k is not None: check_number('top_k', top_k, 1)
+    if thresh is not None: check_number('thresh', float(thresh), 0, 1, low_open=True, kind=float)
+    return multi
+
+# %% ../nbs/03d_predict.ipynb #26ac6eaa
+def _label_probs(p:np.ndarray, vocab:list, labels:list, multi:bool) -> list:
+    "The probability of each answer: one number per image, or (multi-label) one per label given, space-separated."
+    col = {v: i for i, v in enumerate(vocab)}
+    if not multi: return [f"{r[col[l]]:.4f}" for r, l in zip(p, labels)]
+    return [' '.join(f"{r[col[l]]:.4f}" for l in ls) for r, ls in zip(p, labels)]
+
+# %% ../nbs/03d_predict.ipynb #b2148ac4
 def predict_csv(learn:Learner, # A trained or loaded learner
                 items:list, # Image files
                 out_csv:str|Path, # Where to write
@@ -102,20 +102,24 @@ def predict_csv(learn:Learner, # A trained or loaded learner
                 thresh:float|np.ndarray=None, # Multi-label threshold (default: the model's, else 0.5)
                 top_k:int=None, # Multi-label: at most k labels per image
                 tta:bool=False, # Average over fastai's test-time augmentation
+                skip_bad:bool=False, # Leave out unreadable images (with a warning) instead of failing
+                probs:bool=True, # Add the probability of each answer (`prob`, or `probs` for multi-label)
                ) -> pd.DataFrame:
     "Predict `items` and write a Kaggle-style CSV atomically; returns the written frame."
-    items = [Path(i) for i in items]
-    missing = [str(i) for i in items if not i.is_file()]
-    if missing: raise FileNotFoundError(f"{len(missing)} image(s) not found, e.g. {missing[:3]}")
-    names = [ids(i) for i in items] if callable(ids) else image_ids(items, ids, root)
+    multi = _checked(learn, thresh, top_k)
+    items = _drop_bad([Path(i) for i in items], skip_bad, decode=skip_bad)
+    if not items: raise ValueError("no readable images left to predict")
+    names = [ids(i) for i in items] if callable(ids) else image_ids(items, ids, root)   # colliding ids fail here, before any work
     dl = learn.dls.test_dl(items)
-    preds = learn.tta(dl=dl)[0] if tta else learn.get_preds(dl=dl)[0]
-    multi = is_multilabel(learn.dls)
-    labels = decode(preds, learn.dls.vocab, thresh=_thresh(learn, thresh) if multi else None, top_k=top_k if multi else None)
+    preds = (learn.tta(dl=dl)[0] if tta else learn.get_preds(dl=dl)[0]).float().numpy()
+    vocab = [str(v) for v in learn.dls.vocab]
+    labels = decode_labels(preds, vocab, thresh=_thresh(learn, thresh) if multi else None, top_k=top_k if multi else None)
     df = pd.DataFrame({'ImageID': names, 'Labels': [' '.join(l) for l in labels]} if multi else {'ImageID': names, 'Label': labels})
+    if probs: df['probs' if multi else 'prob'] = _label_probs(preds, vocab, labels, multi)
     write_csv(df, out_csv)
     return df
 
+# %% ../nbs/03d_predict.ipynb #d69da1ac
 def predict_image(model_or_path, # A learner, or a model saved by `save_classifier`
                   img, # Image file, or a PIL image
                   thresh:float=None, # Multi-label threshold (default: the model's, else 0.5)
@@ -125,7 +129,7 @@ def predict_image(model_or_path, # A learner, or a model saved by `save_classifi
     if not isinstance(img, (str, Path, Image.Image)): raise TypeError(f"img must be an image file or a PIL image, got {type(img).__name__}")
     probs = learn.predict(img)[2]
     multi = is_multilabel(learn.dls)
-    labels = decode(probs, learn.dls.vocab, thresh=_thresh(learn, thresh) if multi else None)
+    labels = decode_labels(probs, learn.dls.vocab, thresh=_thresh(learn, thresh) if multi else None)
     return labels, {str(v): float(p) for v, p in zip(learn.dls.vocab, probs)}
 
 # %% ../nbs/03d_predict.ipynb #dd203d29
@@ -151,6 +155,7 @@ def vote(preds_list:list, # Probabilities from each model, same shape: (n, n_cla
     by_prob = torch.where(tied, P.sum(0), torch.full_like(P[0], -1.)).argmax(-1)
     return torch.where(pref_ok, pref, by_prob)
 
+# %% ../nbs/03d_predict.ipynb #24b9a243
 def average(preds_list:list, # Probabilities from each model, same shape
             weights:list=None, # One weight per model (default: equal)
            ) -> torch.Tensor: # Weighted mean probabilities

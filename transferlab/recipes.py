@@ -1,4 +1,4 @@
-"""`fine_tune`: a linear probe on features computed once, then fine-tuning with frozen BatchNorm statistics, stage-wise learning rates and label smoothing; checkpoints, budgets, early stopping and a log, each a fastai callback.
+"""`Learner.fit_transfer`: a linear probe on features computed once, then fine-tuning with frozen BatchNorm statistics, stage-wise learning rates and label smoothing; checkpoints, budgets, early stopping and a log, each a fastai callback.
 
 Docs: https://transferlab.github.io/transferlab/recipes.html.md"""
 
@@ -6,33 +6,63 @@ Docs: https://transferlab.github.io/transferlab/recipes.html.md"""
 
 # %% ../nbs/03b_recipes.ipynb #7d803a43
 from __future__ import annotations
-import contextlib, dataclasses, io, json, math, os, tempfile, time, warnings
-from collections import Counter
+import contextlib, dataclasses, html, io, json, math, os, tempfile, time, warnings
 from pathlib import Path
 import numpy as np
 import pandas as pd
 from .core import _python_strings; _python_strings()   # strings that can hold any file name (see transferlab.core)
 import torch
 from torch import nn
-from fastcore.basics import store_attr
+from fastcore.basics import store_attr, patch
 from fastcore.meta import delegates
-from fastai.vision.all import (Learner, DataLoaders, DataLoader, Callback, CancelFitException, CrossEntropyLossFlat, params)
+from fastai.vision.all import Learner, DataLoaders, DataLoader, Callback, CancelFitException, CrossEntropyLossFlat
 from fastai.callback.tracker import SaveModelCallback, EarlyStoppingCallback, ReduceLROnPlateau
-from .core import atomic_write, write_json, write_csv, best_position, lower_is_better
+from .core import (atomic_write, write_json, write_csv, best_position, ParamError, check_choice, check_number,
+                              LR_METHODS, RECIPES, SCHEDULES, IMBALANCE)
 from .data import _targets
 from .train import EpochHistory, SkipAware, is_multilabel, model_size_mb, f1_scores
-from .parallel import is_main, world_size, barrier, broadcast_object, main_only, init_process_group, DDPTrainer
+from .parallel import is_main, world_size, broadcast_object, main_only, init_process_group, DDPTrainer
 
 # %% auto #0
-__all__ = ['LR_METHODS', 'IMBALANCE_RATIO', 'RECIPES', 'SCHEDULES', 'IMBALANCE', 'CHECKPOINT_FILES', 'suggest_lr',
-           'HistoryLogger', 'Checkpoint', 'ResumeSafe', 'EarlyStop', 'Plateau', 'SaveBest', 'past', 'TimeBudget',
-           'StepLR', 'TrainingDiverged', 'StopOnNaN', 'FrozenBNStats', 'LogitAdjustedLoss', 'class_prior',
-           'TensorBatches', 'body_features', 'fit_probe', 'TrainResult', 'check_lr', 'freeze_stages', 'fine_tune',
-           'drop_checkpoints']
+__all__ = ['IMBALANCE_RATIO', 'LRSuggestion', 'suggest_lr', 'HistoryLogger', 'Checkpoint', 'ResumeSafe', 'EarlyStop', 'Plateau',
+           'SaveBest', 'TimeBudget', 'StepLR', 'TrainingDiverged', 'StopOnNaN', 'FrozenBNStats', 'LogitAdjustedLoss',
+           'class_prior', 'TensorBatches', 'body_features', 'fit_probe', 'TrainResult', 'check_lr', 'check_recipe',
+           'freeze_stages', 'drop_checkpoints']
 
 # %% ../nbs/03b_recipes.ipynb #00e5700c
-LR_METHODS = ('valley', 'minimum', 'steep', 'slide')
+class LRSuggestion(float):
+    "A learning rate (a float) that says how it was found in `note`."
+    def __new__(cls, lr:float, note:str):
+        self = super().__new__(cls, lr); self.note = note
+        return self
+    def __reduce__(self): return (LRSuggestion, (float(self), self.note))
 
+# %% ../nbs/03b_recipes.ipynb #5b7f0d3c
+def _suggestion(method:str):
+    "fastai's suggestion function `method`, giving NaN instead of raising when the curve is too short to say anything."
+    from fastai.callback import schedule
+    fn = getattr(schedule, method)
+    def suggest(lrs, losses, num_it):
+        try: return fn(lrs, losses, num_it)
+        except (IndexError, ValueError, RuntimeError): return float('nan'), None
+    suggest.__name__ = method   # fastai names the suggestion after the function
+    return suggest
+
+# %% ../nbs/03b_recipes.ipynb #0f3a2d19
+def _fallback(learn:Learner, method:str, fallback:float) -> LRSuggestion:
+    "A tenth of the LR at the lowest finite loss recorded, or `fallback` when fewer than 3 losses are finite."
+    lrs, losses = np.asarray(learn.recorder.lrs, dtype=float), np.asarray([float(l) for l in learn.recorder.losses])
+    ok, why = np.isfinite(losses), f"lr_find's {method!r} found no learning rate"
+    if ok.sum() >= 3:
+        return LRSuggestion(lrs[ok][np.argmin(losses[ok])]/10, f"{why}; used a tenth of the LR at the lowest loss ({ok.sum()} points recorded)")
+    return LRSuggestion(fallback, f"{why}; only {ok.sum()} points recorded, used fallback={fallback}")
+
+def _plot_lr(learn:Learner, lr:float, method:str):
+    import matplotlib.pyplot as plt
+    learn.recorder.plot_lr_find()
+    plt.gca().axvline(lr, color='red', linestyle='--', label=f"suggested {lr:.1e} ({method})"); plt.gca().legend()
+
+# %% ../nbs/03b_recipes.ipynb #6e2b8a41
 @delegates(Learner.lr_find, but=['num_it', 'show_plot', 'suggest_funcs'])
 def suggest_lr(learn:Learner, # The learner (its weights are restored after the search, as fastai does)
                method:str='valley', # fastai suggestion: 'valley', 'minimum', 'steep' or 'slide'
@@ -40,40 +70,18 @@ def suggest_lr(learn:Learner, # The learner (its weights are restored after the 
                show_plot:bool=False, # Draw fastai's LR finder plot
                num_it:int=100, # Mini-batches to try
                **kwargs
-              ) -> float:
+              ) -> LRSuggestion:
     "Run fastai's `lr_find` and return a finite learning rate, falling back sensibly (and saying so)."
-    from fastai.callback import schedule
-    if method not in LR_METHODS: raise ValueError(f"method={method!r}; choose from {', '.join(LR_METHODS)}")
-    if not isinstance(num_it, int) or num_it < 10: raise ValueError(f"num_it must be a whole number of at least 10, got {num_it!r}")
-    learn.lr_find(suggest_funcs=None, show_plot=False, num_it=num_it, **kwargs)   # a failure here is a real error: raised
-    lrs, losses = np.asarray(learn.recorder.lrs, dtype=float), np.asarray([float(l) for l in learn.recorder.losses])
-    lr, why = None, ''
-    try:
-        a, b = num_it//10, -5
-        ok = np.isfinite(losses[a:b])
-        stop = int(np.argmin(ok)) if not ok.all() else len(ok)
-        lr = float(getattr(schedule, method)(torch.tensor(lrs[a:b][:stop]), torch.tensor(losses[a:b][:stop]), num_it)[0])
-    except (IndexError, ValueError, RuntimeError) as e: why = f"lr_find's {method!r} failed ({type(e).__name__}: {e})"
-    if lr is not None and not (math.isfinite(lr) and lr > 0): why, lr = f"lr_find's {method!r} gave {lr}", None
-    learn.lr_note = f"{method} suggestion"
-    if lr is None:
-        ok = np.isfinite(losses)
-        if ok.sum() >= 3:
-            lr = float(lrs[ok][np.argmin(losses[ok])]/10)
-            learn.lr_note = f"{why}; used a tenth of the LR at the lowest loss ({ok.sum()} points recorded)"
-        else:
-            lr = fallback
-            learn.lr_note = f"{why}; only {ok.sum()} points recorded, used fallback={fallback}"
-        warnings.warn(f"suggest_lr: {learn.lr_note}: {lr:.2e}")
-    if show_plot:
-        learn.recorder.plot_lr_find()
-        import matplotlib.pyplot as plt
-        plt.gca().axvline(lr, color='red', linestyle='--', label=f"suggested {lr:.1e} ({method})"); plt.gca().legend()
-    return lr
+    check_choice('method', method, LR_METHODS); check_number('num_it', num_it, 10)
+    lr = float(learn.lr_find(suggest_funcs=(_suggestion(method),), show_plot=False, num_it=num_it, **kwargs)[0])
+    res = LRSuggestion(lr, f"{method} suggestion") if math.isfinite(lr) and lr > 0 else _fallback(learn, method, fallback)
+    if not math.isfinite(lr) or lr <= 0: warnings.warn(f"suggest_lr: {res.note}: {res:.2e}")
+    if show_plot: _plot_lr(learn, res, method)
+    return res
 
 # %% ../nbs/03b_recipes.ipynb #1975f95c
 class HistoryLogger(EpochHistory):
-    "`EpochHistory` that appends each row to a CSV file as well (what `fine_tune` resumes from), and passes it to `on_row`."
+    "`EpochHistory` that appends each row to a CSV file as well (what `fit_transfer` resumes from), and passes it to `on_row`."
     def __init__(self, path:Path, phase:str, offset:int=0, on_row=None): store_attr(); self.rows = []
     def write(self, row:dict):
         super().write(row)
@@ -93,8 +101,9 @@ def _save_checkpoint(learn:Learner, folder:Path, state:dict, with_opt:bool=True)
     atomic_write(folder/'checkpoint.pth', lambda p: _fastai_save(p, learn.model, learn.opt, with_opt=with_opt and learn.opt is not None))
     write_json(folder/'checkpoint.json', state, indent=None)
 
+# %% ../nbs/03b_recipes.ipynb #7a0c2e55
 class Checkpoint(SkipAware, Callback):
-    "After each epoch, atomically save weights, optimizer state and progress, for `fine_tune(resume=True)`."
+    "After each epoch, atomically save weights, optimizer state and progress, for `fit_transfer(resume=True)`."
     order = 56
     def __init__(self, folder:Path, phase:str, state:dict): store_attr()
     def after_epoch(self):
@@ -111,6 +120,7 @@ class ResumeSafe(SkipAware):
 class EarlyStop(ResumeSafe, EarlyStoppingCallback): "fastai's `EarlyStoppingCallback`, resume-safe."
 class Plateau(ResumeSafe, ReduceLROnPlateau): "fastai's `ReduceLROnPlateau`, resume-safe."
 
+# %% ../nbs/03b_recipes.ipynb #0d5e3b77
 class SaveBest(ResumeSafe, SaveModelCallback):
     "fastai's `SaveModelCallback`, resume-safe, quiet unless `verbose`, and a fit stopped before any epoch ended does not load a missing file."
     def __init__(self, *args, verbose:bool=True, **kwargs): super().__init__(*args, **kwargs); self.verbose = verbose
@@ -120,19 +130,18 @@ class SaveBest(ResumeSafe, SaveModelCallback):
         if broadcast_object((self.path/self.model_dir/f'{self.fname}.pth').exists()): super().after_fit(**kwargs)
 
 # %% ../nbs/03b_recipes.ipynb #b439bad5
-def past(deadline:float) -> bool:
+def _past(deadline:float) -> bool:
     "Whether `deadline` (a `time.perf_counter()` value) has passed, by rank 0's clock in a distributed run (so all processes stop together)."
     return broadcast_object(time.perf_counter() > deadline)
 
 class TimeBudget(Callback):
-    "Stop training cleanly (after the current batch) once `deadline` (a `time.perf_counter()` value) has passed."
+    "Stop training cleanly (after the current batch) once `deadline` (a `time.perf_counter()` value) has passed; `hit` says it did."
     order = 65
-    def __init__(self, deadline:float): store_attr()
+    def __init__(self, deadline:float): store_attr(); self.hit = False
     def after_batch(self):
-        if past(self.deadline):
-            self.learn.budget_hit = True
-            raise CancelFitException()
+        if _past(self.deadline): self.hit = True; raise CancelFitException()
 
+# %% ../nbs/03b_recipes.ipynb #5e9b0c33
 class StepLR(Callback):
     "Multiply the learning rates by `gamma` every `step` epochs of the fit (stateless, so resume-safe)."
     order = 5
@@ -154,6 +163,7 @@ class StopOnNaN(Callback):
             raise TrainingDiverged(f"the training loss became {float(self.loss)} in epoch {self.epoch + self.epoch_offset}, batch {self.iter} "
                                    f"(learning rate {lr:.2e}); nothing from this epoch was kept: use a lower learning rate")
 
+# %% ../nbs/03b_recipes.ipynb #8c1f4a26
 class FrozenBNStats(Callback):
     "Keep every BatchNorm layer in evaluation mode while training: running statistics stay, weights still train."
     order = 1
@@ -174,6 +184,7 @@ class LogitAdjustedLoss(CrossEntropyLossFlat):
         self.adjust = tau*torch.log(torch.as_tensor(prior, dtype=torch.float32).clamp(min=1e-12))
     def __call__(self, inp, targ, **kwargs): return super().__call__(inp + self.adjust.to(inp.device, inp.dtype), targ, **kwargs)
 
+# %% ../nbs/03b_recipes.ipynb #1f6b2c88
 def class_prior(dls:DataLoaders) -> torch.Tensor:
     "Share of each class among the training items (single-label)."
     counts = torch.bincount(torch.tensor([int(y) for y in _targets(dls.train_ds)]), minlength=len(dls.vocab)).float()
@@ -194,22 +205,26 @@ class TensorBatches(DataLoader):
         kw = dict(bs=self.bs, shuffle=self.shuffle, drop_last=self.drop_last, device=self.device)
         return TensorBatches(self.xs, self.ys, **{**kw, **{k: v for k, v in kwargs.items() if k in kw}})
 
+# %% ../nbs/03b_recipes.ipynb #5a3f0b12
 def _head_split(head:nn.Module) -> tuple:
     "(pooling part, the rest) of a head that starts with pooling and flattening."
     k = next((i + 1 for i, m in enumerate(head) if isinstance(m, nn.Flatten) or type(m).__name__ == 'Flatten'), None)
     if k is None: raise ValueError("the head does not start with pooling and flattening; use recipe='classic'")
     return head[:k], head[k:]
 
+def _body_format(learn:Learner) -> tuple:
+    "(autocast dtype or None, channels_last) the learner trains in (see `make_learner`)."
+    info = getattr(learn, 'transferlab', {})
+    return {'bf16': torch.bfloat16, 'fp16': torch.float16}.get(info.get('precision')), info.get('channels_last', False)
+
+# %% ../nbs/03b_recipes.ipynb #3c8e4a5d
 def body_features(learn:Learner, dl:DataLoader) -> tuple:
     "(features, targets) of every batch of `dl`: the body and the head's pooling, in evaluation mode, without gradients."
     pool, _ = _head_split(learn.model[1])
-    body, feats, targs = learn.model[0], [], []
-    was = learn.model.training
-    learn.model.eval()
-    amp = getattr(learn, 'mixed_precision', None)
-    dtype = {'bf16': torch.bfloat16, 'fp16': torch.float16}.get(getattr(learn, 'transferlab', {}).get('precision'))
-    cl = getattr(learn, 'transferlab', {}).get('channels_last', False)
+    body, feats, targs, was = learn.model[0], [], [], learn.model.training
+    dtype, cl = _body_format(learn)
     if cl: learn.model.to(memory_format=torch.channels_last)   # as fastai's ChannelsLast does at the start of a fit
+    learn.model.eval()
     try:
         with torch.no_grad(), torch.autocast(learn.dls.device.type if learn.dls.device else 'cpu', dtype=dtype or torch.float32, enabled=dtype is not None):
             for xb, yb in dl:
@@ -232,9 +247,8 @@ def fit_probe(learn:Learner, # A learner whose head starts with pooling (fastai'
     dev, bs = learn.dls.device, max(256, learn.dls.train.bs)   # small vectors: big batches cost little more per step than small ones
     dls = DataLoaders(TensorBatches(*train, bs=bs, shuffle=True, drop_last=len(train[0]) > bs, device=dev),
                       TensorBatches(*valid, bs=bs, device=dev), device=dev)
-    with tempfile.TemporaryDirectory(prefix='transferlab-probe-') as scratch:   # where the LR search keeps its copy of the weights (per process)
-        probe = Learner(dls, rest, loss_func=learn.loss_func, metrics=learn.metrics, opt_func=learn.opt_func, wd=learn.wd,
-                        path=scratch, cbs=cbs)
+    with tempfile.TemporaryDirectory(prefix='transferlab-probe-') as scratch:   # where the LR search keeps its copy of the weights
+        probe = Learner(dls, rest, loss_func=learn.loss_func, metrics=learn.metrics, opt_func=learn.opt_func, wd=learn.wd, path=scratch, cbs=cbs)
         with probe.no_bar(), probe.no_logging():
             if lr == 'auto': lr = suggest_lr(probe, num_it=60)
             probe.fit_one_cycle(epochs, lr)
@@ -242,9 +256,9 @@ def fit_probe(learn:Learner, # A learner whose head starts with pooling (fastai'
     return probe, float(lr)
 
 # %% ../nbs/03b_recipes.ipynb #85f65110
-@dataclasses.dataclass
+@dataclasses.dataclass(repr=False)
 class TrainResult:
-    "What `fine_tune` did: per-epoch history, best and final metrics, time, size, precision and learning rates."
+    "What `fit_transfer` did: per-epoch history, best and final metrics, time, size, precision and learning rates."
     history:pd.DataFrame # One row per epoch: phase, epoch, train_loss, valid_loss, metrics, lr, seconds
     monitor:str # The metric that picked the best epoch
     best_epoch:int # Epoch (0-based, over all phases) with the best `monitor`
@@ -262,36 +276,55 @@ class TrainResult:
     imbalance:str='none' # How class imbalance was handled: 'none', 'logit_adjust'
     processes:int=1 # Processes that trained the model together (data-parallel)
 
-    def to_dict(self) -> dict:
-        "Plain JSON-able values; the history as a list of rows (NaN as null)."
-        d = dataclasses.asdict(self)
-        h = self.history
-        d['history'] = h.astype(object).where(h.notna(), None).to_dict('records')   # exact floats, NaN as null
-        return d
+# %% ../nbs/03b_recipes.ipynb #4f1e6a8b
+@patch
+def to_dict(self:TrainResult) -> dict:
+    "Plain JSON-able values; the history as a list of rows (NaN as null)."
+    d = dataclasses.asdict(self)
+    h = self.history
+    d['history'] = h.astype(object).where(h.notna(), None).to_dict('records')   # exact floats, NaN as null
+    return d
 
-    def save(self, path:str|Path) -> Path:
-        "Write as JSON (atomically)."
-        return write_json(path, self.to_dict())
+@patch
+def save(self:TrainResult, path:str|Path) -> Path:
+    "Write as JSON (atomically)."
+    return write_json(path, self.to_dict())
 
-    @classmethod
-    def load(cls, path:str|Path) -> TrainResult:
-        "Read a result written by `save`."
-        d = json.loads(Path(path).read_text())
-        d['history'] = pd.DataFrame(d['history'])
-        return cls(**d)
+# %% ../nbs/03b_recipes.ipynb #9d7c3b52
+@patch(cls_method=True)
+def load(cls:TrainResult, path:str|Path) -> TrainResult:
+    "Read a result written by `save`."
+    d = json.loads(Path(path).read_text())
+    d['history'] = pd.DataFrame(d['history'])
+    return cls(**d)
+
+# %% ../nbs/03b_recipes.ipynb #8e4a2f61
+@patch
+def __repr__(self:TrainResult) -> str:
+    m, v = self.monitor, self.best.get(self.monitor)
+    what = f"{m} {v:.4f} at epoch {self.best_epoch}" if v is not None else "no epoch finished"
+    return f"TrainResult({what}; {len(self.history)} epochs, {self.stopped}, {self.wall_seconds:.0f}s)"
+
+@patch
+def _repr_html_(self:TrainResult) -> str:
+    return f"<p><code>{html.escape(repr(self))}</code></p>" + self.history.to_html(index=False, float_format=lambda v: f"{v:.4f}")
 
 # %% ../nbs/03b_recipes.ipynb #d06faf78
 def _metric_names(learn:Learner) -> list:
     "What the recorder will log (it only knows once a fit has started)."
     return ['train_loss', 'valid_loss', *[m.name for m in learn.metrics]]
 
-def _auto_monitor(learn:Learner) -> str:
+def _monitor(learn:Learner, monitor:str) -> str:
+    "The metric that picks the best epoch: `monitor`, or for 'auto' macro-F1 (multi-label), else accuracy."
     names = _metric_names(learn)
+    if monitor != 'auto': return check_choice('monitor', monitor, names)
     for m in (('f1_macro',) if is_multilabel(learn.dls) else ()) + ('accuracy', 'accuracy_multi'):
         if m in names: return m
     return 'valid_loss'
 
-def _result(learn:Learner, history:Path, monitor:str, t0:float, state:dict, stopped:str, **extra) -> TrainResult:
+# %% ../nbs/03b_recipes.ipynb #0a9f3e64
+def _result(learn:Learner, history:Path, monitor:str, t0:float, lrs:dict, stopped:str, **extra) -> TrainResult:
+    "The `TrainResult` of the run logged in `history`."
     h = pd.read_csv(history) if history.exists() else pd.DataFrame(columns=['phase', 'epoch'])
     best_i = best_position(h[monitor], monitor) if monitor in h else None
     metrics = [c for c in h.columns if c not in ('phase', 'epoch', 'lr', 'seconds')]
@@ -300,32 +333,34 @@ def _result(learn:Learner, history:Path, monitor:str, t0:float, state:dict, stop
                        best=row(best_i), final=row(len(h) - 1 if len(h) else None), epoch_seconds=h['seconds'].tolist() if len(h) else [],
                        wall_seconds=round(time.perf_counter() - t0, 2), model_mb=round(model_size_mb(learn.model), 3),
                        params=sum(p.numel() for p in learn.model.parameters()),
-                       precision=getattr(learn, 'transferlab', {}).get('precision', 'fp32'), lrs=state['lrs'], stopped=stopped, **extra)
+                       precision=getattr(learn, 'transferlab', {}).get('precision', 'fp32'), lrs=lrs, stopped=stopped, **extra)
 
 # %% ../nbs/03b_recipes.ipynb #224eb09d
-RECIPES = ('lpft', 'classic')
-SCHEDULES = ('one_cycle', 'flat_cos', 'plateau', 'step')
-IMBALANCE = ('auto', 'none', 'logit_adjust')
-
 def check_lr(lr) -> float|str:
     "'auto', or a finite learning rate in (0, 1]; anything else is refused with what to pass instead."
     if isinstance(lr, str) and lr == 'auto': return lr
     try: v = float(lr)
-    except (TypeError, ValueError): raise ValueError(f"lr={lr!r}: pass a number like 3e-3, or 'auto'") from None
+    except (TypeError, ValueError): v = float('nan')
     if not math.isfinite(v) or not 0 < v <= 1:
-        raise ValueError(f"lr={lr!r} is not a usable learning rate: fine-tuning uses about 1e-5 to 1e-1 (pass 'auto' to search)")
+        raise ParamError('lr', lr, "not a usable learning rate: fine-tuning uses about 1e-5 to 1e-1; pass a number like 3e-3, or 'auto'")
     return v
 
-def _check_args(learn, epochs, freeze_epochs, lr, recipe, schedule, early_stop, max_model_mb, imbalance):
-    if epochs < 0 or freeze_epochs < 0 or epochs + freeze_epochs < 1: raise ValueError(f"need at least one epoch (epochs={epochs}, freeze_epochs={freeze_epochs})")
-    if recipe not in RECIPES: raise ValueError(f"recipe={recipe!r}; choose from {', '.join(RECIPES)}")
-    if schedule not in SCHEDULES: raise ValueError(f"schedule={schedule!r}; choose from {', '.join(SCHEDULES)}")
-    if imbalance not in IMBALANCE: raise ValueError(f"imbalance={imbalance!r}; choose from {', '.join(IMBALANCE)}")
-    if early_stop is not None and (not isinstance(early_stop, int) or early_stop < 1): raise ValueError(f"early_stop must be at least 1 epoch, got {early_stop!r}")
+# %% ../nbs/03b_recipes.ipynb #5c2d8e16
+def check_recipe(epochs:int, freeze_epochs:int, recipe:str='lpft', schedule:str='one_cycle', imbalance:str='auto', early_stop:int=None,
+                 budget_minutes:float=None, lr='auto') -> float|str:
+    "Refuse settings that cannot make a run, each naming its parameter, before anything is read or trained; returns `check_lr(lr)`."
+    check_number('epochs', epochs, 0); check_number('freeze_epochs', freeze_epochs, 0)
+    if epochs + freeze_epochs < 1: raise ParamError('epochs', epochs, f"nothing to train (and freeze_epochs={freeze_epochs})")
+    check_choice('recipe', recipe, RECIPES); check_choice('schedule', schedule, SCHEDULES); check_choice('imbalance', imbalance, IMBALANCE)
+    if early_stop is not None: check_number('early_stop', early_stop, 1)
+    if budget_minutes is not None: check_number('budget_minutes', budget_minutes, 0, kind=float)
+    return check_lr(lr)
+
+# %% ../nbs/03b_recipes.ipynb #ddd92081
+def _check_size(learn:Learner, max_model_mb):
     mb = model_size_mb(learn.model)
     if max_model_mb is not None and mb > max_model_mb:
-        raise ValueError(f"the model has {mb:.1f} MB of weights, over max_model_mb={max_model_mb}; choose a smaller arch")
-    return check_lr(lr)
+        raise ParamError('max_model_mb', max_model_mb, f"the model has {mb:.1f} MB of weights; choose a smaller arch")
 
 # %% ../nbs/03b_recipes.ipynb #71bee6f9
 def _run_state(models:Path, history:Path, phases:list, resume:bool) -> dict:
@@ -338,42 +373,88 @@ def _run_state(models:Path, history:Path, phases:list, resume:bool) -> dict:
     state.setdefault('lrs', {})
     names = [p for p, _ in phases]
     if state.get('phase') and state['phase'] not in names:
-        raise ValueError(f"the checkpoint in {models} is from a {state['phase']!r} phase this call does not have; "
-                         f"resume with the same epochs, freeze_epochs and recipe, or pass resume=False to start again")
+        raise ParamError('resume', True, f"the checkpoint in {models} is from a {state['phase']!r} phase this call does not have; "
+                         "resume with the same epochs, freeze_epochs and recipe", fix=('resume', False, 'or start again'))
     if state.get('phase') and history.exists():
-        done = [p for p in names[:names.index(state['phase'])]]
-        keep = sum(n for p, n in phases if p in done) + state.get('epochs_done', 0)
+        keep = sum(n for p, n in phases[:names.index(state['phase'])]) + state.get('epochs_done', 0)
         h = pd.read_csv(history)
         if len(h) > keep: write_csv(h.iloc[:keep], history)
     return state
 
+# %% ../nbs/03b_recipes.ipynb #3a75a531
+@contextlib.contextmanager
+def _run_loss(learn:Learner, recipe:str, label_smoothing:float, imbalance:str):
+    "Swap in the recipe's loss for the run (label smoothing; logit adjustment for skewed classes); yields how imbalance is handled."
+    default = type(learn.loss_func) is CrossEntropyLossFlat and getattr(learn.loss_func.func, 'weight', None) is None
+    own, how = learn.loss_func, 'none'
+    if recipe == 'lpft' and not is_multilabel(learn.dls) and default:   # a loss you chose is left alone
+        prior = class_prior(learn.dls)
+        ratio = float(prior.max()/prior[prior > 0].min()) if (prior > 0).any() else 1.0
+        how = ('logit_adjust' if ratio >= IMBALANCE_RATIO else 'none') if imbalance == 'auto' else imbalance
+        learn.loss_func = LogitAdjustedLoss(prior, label_smoothing=label_smoothing) if how == 'logit_adjust' else CrossEntropyLossFlat(label_smoothing=label_smoothing)
+    try: yield how
+    finally: learn.loss_func = own
+
+# %% ../nbs/03b_recipes.ipynb #5f3b9a20
+def _lpft_choices(learn:Learner, recipe:str, frozen_stages, freeze_bn) -> tuple:
+    "(stages kept fixed, BatchNorm statistics frozen) while fine-tuning: both only for 'lpft' on pretrained weights unless given."
+    pretrained = recipe == 'lpft' and getattr(learn, 'transferlab', {}).get('pretrained', True) is not False
+    if frozen_stages is None: frozen_stages = 2 if pretrained else 0
+    fixed = min(frozen_stages, max(len(learn.splitter(learn.model)) - 2, 0)) if recipe == 'lpft' else 0
+    return fixed, (pretrained if freeze_bn is None else bool(freeze_bn and recipe == 'lpft'))
+
+# %% ../nbs/03b_recipes.ipynb #b3e61f8d
+def _parallel(distributed) -> bool:
+    "Whether this run is data-parallel (and the process group joined)."
+    check_choice('distributed', distributed, (True, False, 'auto'))
+    if distributed is False: return False
+    if init_process_group(): return True
+    if distributed is True:
+        raise ParamError('distributed', True, "this process was not started by a launcher (WORLD_SIZE is not set above 1): start it with "
+                         "`torchrun`, `accelerate launch` or `transferlab train --processes N`, or call `launch` in a notebook")
+    return False
+
+# %% ../nbs/03b_recipes.ipynb #4e2c9a07
+class _Run:
+    "One `fit_transfer` call: its settings, its files, its progress (`state`) and the callbacks its phases share."
+    def __init__(self, learn:Learner, phases:list, lr, recipe:str, schedule:str, monitor:str, early_stop, save_best:bool, budget_minutes,
+                 log_csv:bool, resume:bool, lr_mult:float, frozen_stages:int, freeze_bn:bool, verbose:bool, on_epoch, cbs:list, parallel:bool):
+        store_attr(but='save_best,budget_minutes,log_csv,resume')
+        self.t0, self.models = time.perf_counter(), Path(learn.path)/learn.model_dir
+        self.scratch = None if log_csv else tempfile.TemporaryDirectory(prefix='transferlab-history-')   # the log `TrainResult` reads
+        self.history = (Path(learn.path) if log_csv else Path(self.scratch.name))/'history.csv'
+        self.best = SaveBest(monitor=monitor, fname='best', reset_on_fit=False, verbose=verbose) if save_best else None
+        self.budget = TimeBudget(self.t0 + budget_minutes*60) if budget_minutes is not None else None
+        self.state = main_only(_run_state, self.models, self.history, phases, resume)
+
 # %% ../nbs/03b_recipes.ipynb #7dad012f
-def _probe_phase(learn:Learner, epochs:int, lr, state:dict, history:Path, models:Path, monitor:str, best:SaveBest|None, on_epoch=None) -> dict:
+@patch
+def _probe_phase(self:_Run, epochs:int) -> dict:
     "Run the probe, log it as epoch 0 and checkpoint it; returns its history row."
-    t0 = time.perf_counter()
+    learn, t0 = self.learn, time.perf_counter()
     learn.freeze()
     train = body_features(learn, learn.dls.test_dl(learn.dls.train_ds.items, with_labels=True, bs=2*learn.dls.train.bs))
-    valid = body_features(learn, learn.dls.valid)
-    probe, used = fit_probe(learn, train, valid, epochs=epochs, lr=lr if lr == 'auto' else float(lr), cbs=[StopOnNaN()])
-    names, vals = probe.recorder.metric_names[1:-1], probe.recorder.values[-1]
-    row = dict(phase='probe', epoch=0, **{n: float(v) for n, v in zip(names, vals)},
-               lr=used, seconds=round(time.perf_counter() - t0, 3))
-    HistoryLogger(history, 'probe', on_row=on_epoch).write(row)
-    state['lrs']['probe'] = used
-    state.update(phase='probe', epochs_done=1)
-    _save_checkpoint(learn, models, state, with_opt=False)
-    if best is not None and monitor in row:
-        learn.save('best'); best.best = row[monitor]
+    probe, used = fit_probe(learn, train, body_features(learn, learn.dls.valid), epochs=epochs, lr=self.lr, cbs=[StopOnNaN()])
+    metrics = {n: float(v) for n, v in zip(probe.recorder.metric_names[1:-1], probe.recorder.values[-1])}
+    row = dict(phase='probe', epoch=0, **metrics, lr=used, seconds=round(time.perf_counter() - t0, 3))
+    HistoryLogger(self.history, 'probe', on_row=self.on_epoch).write(row)
+    self.state['lrs']['probe'] = used; self.state.update(phase='probe', epochs_done=1)
+    _save_checkpoint(learn, self.models, self.state, with_opt=False)
+    if self.best is not None and self.monitor in row: learn.save('best'); self.best.best = row[self.monitor]
     return row
 
-# %% ../nbs/03b_recipes.ipynb #6543aca1
-def _fit_phase(learn:Learner, schedule:str, n:int, lr, cbs:list, start_epoch:int):
-    "One phase of training with `schedule` (all of them fastai's fit methods or callbacks)."
-    if schedule == 'one_cycle': learn.fit_one_cycle(n, lr, cbs=cbs, start_epoch=start_epoch)
-    elif schedule == 'flat_cos': learn.fit_flat_cos(n, lr, cbs=cbs, start_epoch=start_epoch)
-    elif schedule == 'plateau': learn.fit(n, lr, cbs=cbs + [Plateau(monitor='valid_loss', patience=1, factor=10.)], start_epoch=start_epoch)
-    else: learn.fit(n, lr, cbs=cbs + [StepLR(step=max(1, n//3))], start_epoch=start_epoch)
+# %% ../nbs/03b_recipes.ipynb #9b1c4d06
+@patch
+def _probe(self:_Run, n:int):
+    "The probe phase of `n` frozen epochs (10 passes over the features each), shared by every process of a distributed run."
+    def probe(): return self._probe_phase(10*n), dict(self.state), {k: v.cpu() for k, v in self.learn.model[1].state_dict().items()}
+    row, state, head = main_only(probe)
+    if is_main(): return
+    self.state.clear(); self.state.update(state)
+    self.learn.model[1].load_state_dict(head)
+    if self.best is not None and self.monitor in row: self.best.best = row[self.monitor]
 
+# %% ../nbs/03b_recipes.ipynb #6543aca1
 def freeze_stages(learn:Learner, n:int) -> Learner:
     "Keep the first `n` parameter groups (stages) entirely fixed, BatchNorm included, so backpropagation stops above them."
     if learn.opt is None: learn.create_opt()
@@ -382,36 +463,87 @@ def freeze_stages(learn:Learner, n:int) -> Learner:
         for p in g: p.requires_grad_(False); p.grad = None
     return learn
 
-def _train_phase(learn:Learner, phase:str, n:int, start:int, peak:float, lr_mult:float, offset:int, ctx:dict) -> int:
-    "Train `n` epochs of `phase` from epoch `start`; returns how many epochs it logged."
-    from fastai.learner import load_model as _fastai_load
-    learn.freeze() if phase == 'frozen' else learn.unfreeze()
-    if phase == 'unfrozen' and ctx['frozen_stages']: freeze_stages(learn, ctx['frozen_stages'])
+@patch
+def _freeze(self:_Run, phase:str):
+    "Train the head alone ('frozen'), or all but the fixed first stages ('unfrozen')."
+    self.learn.freeze() if phase == 'frozen' else self.learn.unfreeze()
+    if phase == 'unfrozen' and self.frozen_stages: freeze_stages(self.learn, self.frozen_stages)
+
+# %% ../nbs/03b_recipes.ipynb #0e7a9c4b
+@patch
+def _restore(self:_Run, phase:str, start:int):
+    "On resume: weights and optimizer state of the checkpoint mid-phase, or the probe's weights at the start of fine-tuning."
+    from fastai.learner import load_model
     if start:
-        learn.create_opt(); learn.freeze() if phase == 'frozen' else learn.unfreeze()
-        if phase == 'unfrozen' and ctx['frozen_stages']: freeze_stages(learn, ctx['frozen_stages'])
-        _fastai_load(ctx['models']/'checkpoint.pth', learn.model, learn.opt, with_opt=True, device=learn.dls.device)
-    elif ctx['state'].get('phase') == 'probe':   # resuming right after the probe: its weights
-        _fastai_load(ctx['models']/'checkpoint.pth', learn.model, None, with_opt=False, device=learn.dls.device)
-    logger = HistoryLogger(ctx['history'], phase, offset, on_row=ctx['on_epoch'])
-    cbs = [logger, Checkpoint(ctx['models'], phase, ctx['state']), StopOnNaN(offset), *ctx['extra'], *ctx['cbs']]
-    if ctx['early_stop']: cbs.append(EarlyStop(monitor=ctx['monitor'], patience=ctx['early_stop']))
-    if phase == 'unfrozen' and ctx['recipe'] == 'lpft': cbs.append(FrozenBNStats())
-    if ctx['parallel']: cbs.append(DDPTrainer())   # fastai's distributed trainer (through Accelerate), with one process's batches
-    _fit_phase(learn, ctx['schedule'], n, peak if phase == 'frozen' else slice(peak/lr_mult, peak), cbs, start)
-    return len(logger.rows)
+        self.learn.create_opt(); self._freeze(phase)
+        load_model(self.models/'checkpoint.pth', self.learn.model, self.learn.opt, with_opt=True, device=self.learn.dls.device)
+    elif self.state.get('phase') == 'probe':
+        load_model(self.models/'checkpoint.pth', self.learn.model, None, with_opt=False, device=self.learn.dls.device)
 
-# %% ../nbs/03b_recipes.ipynb #3a75a531
-def _run_loss(learn:Learner, recipe:str, label_smoothing:float, imbalance:str) -> tuple:
-    "(loss for the run, how imbalance is handled)."
-    default = type(learn.loss_func) is CrossEntropyLossFlat and getattr(learn.loss_func.func, 'weight', None) is None
-    if recipe != 'lpft' or is_multilabel(learn.dls) or not default: return learn.loss_func, 'none'
-    prior = class_prior(learn.dls)
-    ratio = float(prior.max()/prior[prior > 0].min()) if (prior > 0).any() else 1.0
-    how = ('logit_adjust' if ratio >= IMBALANCE_RATIO else 'none') if imbalance == 'auto' else imbalance
-    if how == 'logit_adjust': return LogitAdjustedLoss(prior, label_smoothing=label_smoothing), how
-    return CrossEntropyLossFlat(label_smoothing=label_smoothing), how
+# %% ../nbs/03b_recipes.ipynb #2d9b7f31
+@patch
+def _callbacks(self:_Run, phase:str, offset:int) -> list:
+    "The callbacks of a training phase: its log first, then checkpoint, NaN stop, best model, budget, yours, early stop, frozen BatchNorm statistics."
+    cbs = [HistoryLogger(self.history, phase, offset, on_row=self.on_epoch), Checkpoint(self.models, phase, self.state), StopOnNaN(offset),
+           *[c for c in (self.best, self.budget) if c is not None], *self.cbs]
+    if self.early_stop: cbs.append(EarlyStop(monitor=self.monitor, patience=self.early_stop))
+    if phase == 'unfrozen' and self.freeze_bn: cbs.append(FrozenBNStats())
+    if self.parallel: cbs.append(DDPTrainer())   # fastai's distributed trainer (through Accelerate), with one process's batches
+    return cbs
 
+# %% ../nbs/03b_recipes.ipynb #1a8c5e72
+def _fit_phase(learn:Learner, schedule:str, n:int, lr, cbs:list, start_epoch:int):
+    "One phase of training with `schedule` (all of them fastai's fit methods or callbacks)."
+    if schedule == 'one_cycle': learn.fit_one_cycle(n, lr, cbs=cbs, start_epoch=start_epoch)
+    elif schedule == 'flat_cos': learn.fit_flat_cos(n, lr, cbs=cbs, start_epoch=start_epoch)
+    elif schedule == 'plateau': learn.fit(n, lr, cbs=cbs + [Plateau(monitor='valid_loss', patience=1, factor=10.)], start_epoch=start_epoch)
+    else: learn.fit(n, lr, cbs=cbs + [StepLR(step=max(1, n//3))], start_epoch=start_epoch)
+
+# %% ../nbs/03b_recipes.ipynb #839065fc
+@patch
+def _train(self:_Run, phase:str, n:int, start:int, offset:int) -> int:
+    "Train `n` epochs of `phase` from epoch `start`; returns how many epochs it logged."
+    self._freeze(phase); self._restore(phase, start)
+    cbs, peak = self._callbacks(phase, offset), self.state['lrs'][phase]
+    _fit_phase(self.learn, self.schedule, n, peak if phase == 'frozen' else slice(peak/self.lr_mult, peak), cbs, start)
+    return len(cbs[0].rows)
+
+# %% ../nbs/03b_recipes.ipynb #4975ce13
+@patch
+def _start(self:_Run, phase:str, n:int) -> int|None:
+    "The epoch `phase` starts from (a resumed run skips the epochs done), or None when it is done."
+    names, at = [p for p, _ in self.phases], self.state.get('phase')
+    if at in names and names.index(phase) < names.index(at): return None
+    start = self.state.get('epochs_done', 0) if at == phase else 0
+    return start if start < n else None
+
+# %% ../nbs/03b_recipes.ipynb #6a08e04e
+@patch
+def _lr(self:_Run, phase:str) -> float:
+    "The peak learning rate of `phase`: the probe's (one search), else `lr` or one search by rank 0."
+    lrs = self.state['lrs']
+    if phase not in lrs: lrs[phase] = lrs.get('probe') or (float(main_only(suggest_lr, self.learn)) if self.lr == 'auto' else self.lr)
+    return lrs[phase]
+
+# %% ../nbs/03b_recipes.ipynb #8f3e2b60
+@patch
+def fit(self:_Run) -> str:
+    "Run the phases that are left; how the run ended: 'completed', 'early stop' or 'budget'."
+    offset, stopped = 0, 'completed'
+    for phase, n in self.phases:
+        start = self._start(phase, n)
+        if start is not None:
+            if self.budget is not None and _past(self.budget.deadline): return 'budget'
+            if phase == 'probe': self._probe(n)
+            else:
+                self._lr(phase)
+                logged = self._train(phase, n, start, offset)
+                if self.budget is not None and self.budget.hit: return 'budget'
+                if start + logged < n: stopped = 'early stop'
+        offset += n
+    return stopped
+
+# %% ../nbs/03b_recipes.ipynb #2f9d6b13
 def _tta_metrics(learn:Learner) -> dict:
     "Validation accuracy and macro-F1 of the current model with fastai's test-time augmentation."
     with learn.no_bar(): preds, targs = learn.tta(dl=learn.dls.valid)
@@ -419,121 +551,71 @@ def _tta_metrics(learn:Learner) -> dict:
         f = f1_scores(preds, targs, 0.5)
         return dict(accuracy_multi=float(((preds > 0.5) == targs.bool()).float().mean()), f1_micro=f['micro'], f1_macro=f['macro'])
     k = preds.shape[1]
-    hot = np.eye(k)[preds.argmax(1).numpy()]; true = np.eye(k)[targs.numpy().astype(int)]
+    hot, true = np.eye(k)[preds.argmax(1).numpy()], np.eye(k)[targs.numpy().astype(int)]
     return dict(accuracy=float((preds.argmax(1) == targs).float().mean()), f1_macro=f1_scores(hot, true, 0.5)['macro'])
 
-# %% ../nbs/03b_recipes.ipynb #4975ce13
-def _shared_probe(learn:Learner, n:int, ctx:dict):
-    "The probe phase; in a distributed run rank 0 computes it (features and probe are cheap) and every process takes its head and progress."
-    def probe():
-        row = _probe_phase(learn, 10*n, ctx['lr'], ctx['state'], ctx['history'], ctx['models'], ctx['monitor'], ctx['best'], ctx['on_epoch'])
-        return row, dict(ctx['state']), {k: v.cpu() for k, v in learn.model[1].state_dict().items()}
-    row, state, head = main_only(probe)
-    if is_main(): return
-    ctx['state'].clear(); ctx['state'].update(state)
-    learn.model[1].load_state_dict(head)
-    if ctx['best'] is not None and ctx['monitor'] in row: ctx['best'].best = row[ctx['monitor']]
-
-def _run_phases(learn:Learner, phases:list, ctx:dict) -> str:
-    "Run the phases that are left; how the run ended: 'completed', 'early stop' or 'budget'."
-    state, names, offset, stopped = ctx['state'], [p for p, _ in phases], 0, 'completed'
-    learn.budget_hit = False
-    for phase, n in phases:
-        done = names.index(state['phase']) if state.get('phase') in names else -1
-        start = state.get('epochs_done', 0) if state.get('phase') == phase else 0
-        if names.index(phase) < done or start >= n: offset += n; continue
-        if ctx['deadline'] is not None and past(ctx['deadline']): learn.budget_hit = True; return 'budget'
-        if phase == 'probe':
-            _shared_probe(learn, n, ctx)
-            offset += n; continue
-        if phase not in state['lrs']:   # one search, by rank 0 alone in a distributed run
-            state['lrs'][phase] = state['lrs'].get('probe') or (main_only(suggest_lr, learn) if ctx['lr'] == 'auto' else ctx['lr'])
-        logged = _train_phase(learn, phase, n, start, state['lrs'][phase], ctx['lr_mult'], offset, ctx)
-        if learn.budget_hit: return 'budget'
-        if start + logged < n: stopped = 'early stop'
-        offset += n
-    return stopped
-
-def _finish(learn:Learner, ctx:dict, stopped:str, budget_minutes):
-    "Mark the run finished in its checkpoint; a run that ended with its probe keeps the probe's (best) weights."
-    ctx['state'].update(finished=True)
-    if is_main(): write_json(ctx['models']/'checkpoint.json', ctx['state'], indent=None)
-    if ctx['best'] is not None and broadcast_object((ctx['models']/'best.pth').exists()) and ctx['state'].get('phase') == 'probe': learn.load('best')
-    if stopped == 'budget': warnings.warn(f"fine_tune: stopped after {budget_minutes} minutes (budget_minutes)")
-
-# %% ../nbs/03b_recipes.ipynb #b3e61f8d
-def _parallel(distributed) -> bool:
-    "Whether this run is data-parallel (and the process group joined)."
-    if distributed not in (True, False, 'auto'): raise ValueError(f"distributed={distributed!r}; pass 'auto', True or False")
-    if distributed is False: return False
-    if init_process_group(): return True
-    if distributed is True:
-        raise ValueError("distributed=True, but this process was not started by a launcher (WORLD_SIZE is not set above 1): "
-                         "start it with `torchrun`, `accelerate launch` or `transferlab train --processes N`, or call `launch` in a notebook")
-    return False
-
-def fine_tune(learn:Learner, # From `make_learner` (or any fastai vision learner)
-              epochs:int=4, # Epochs after unfreezing
-              freeze_epochs:int=1, # Frozen epochs first (0: none); with recipe 'lpft', each is 10 passes of the probe
-              lr:float|str='auto', # Peak learning rate, or 'auto' (one search: on the probe, or before the first phase)
-              recipe:str='lpft', # 'lpft' (probe, then fine-tune with frozen BatchNorm statistics) or 'classic'
-              schedule:str='one_cycle', # 'one_cycle', 'flat_cos', 'plateau' or 'step'
-              early_stop:int=None, # Stop a phase after this many epochs without improvement
-              save_best:bool=True, # Keep the best weights (by `monitor`) and end with them
-              monitor:str='auto', # Metric for best/early stop ('auto': accuracy, or f1_macro for multi-label)
-              budget_minutes:float=None, # Stop cleanly when this much time has passed
-              max_model_mb:float=None, # Refuse models larger than this
-              log_csv:bool=True, # Write `history.csv` in `learn.path` (it is also what `TrainResult` reads)
-              resume:bool=False, # Continue from the last checkpoint in `learn.path/learn.model_dir`
-              lr_mult:float=None, # Ratio of the last to the first group's LR after unfreezing (default: 10 for 'lpft', 100 for 'classic')
-              label_smoothing:float=0.1, # Label smoothing of the 'lpft' recipe's loss (single-label)
-              imbalance:str='auto', # 'auto' (logit adjustment when classes are skewed), 'none' or 'logit_adjust'
-              frozen_stages:int=2, # Stages of the body that stay fixed while fine-tuning with 'lpft' (backpropagation stops above them)
-              tta:bool=False, # Also measure the kept model with test-time augmentation (`TrainResult.tta`)
-              verbose:bool=True, # Let fastai print each new best epoch
-              on_epoch=None, # Called with each epoch's history row (a dict) as it is logged
-              cbs:list=None, # More callbacks for every phase
-              distributed:bool|str='auto', # Data-parallel over the launcher's processes ('auto': when started by one; see `transferlab.parallel`)
-             ) -> TrainResult:
-    "Train `learn` with a recipe: probe then fine-tune (default), or frozen then unfrozen epochs; logged, checkpointed, resumable."
-    lr = _check_args(learn, epochs, freeze_epochs, lr, recipe, schedule, early_stop, max_model_mb, imbalance)
-    parallel = _parallel(distributed)
-    monitor = _auto_monitor(learn) if monitor == 'auto' else monitor
-    if monitor not in _metric_names(learn): raise ValueError(f"monitor={monitor!r} is not recorded; choose from {_metric_names(learn)}")
-    t0, out = time.perf_counter(), Path(learn.path)
-    phases = ([('probe' if recipe == 'lpft' else 'frozen', freeze_epochs)] if freeze_epochs else []) + ([('unfrozen', epochs)] if epochs else [])
-    scratch = None if log_csv else tempfile.TemporaryDirectory(prefix='transferlab-history-')   # the log `TrainResult` reads, removed at the end
-    history, models = out/'history.csv' if log_csv else Path(scratch.name)/'history.csv', out/learn.model_dir
-    best = SaveBest(monitor=monitor, fname='best', reset_on_fit=False, verbose=verbose) if save_best else None
-    ctx = dict(models=models, history=history, state=main_only(_run_state, models, history, phases, resume), cbs=list(cbs or []), recipe=recipe, parallel=parallel,
-               schedule=schedule, early_stop=early_stop, monitor=monitor, on_epoch=on_epoch, best=best, lr=lr,
-               lr_mult=lr_mult or (10 if recipe == 'lpft' else 100), deadline=None if budget_minutes is None else t0 + budget_minutes*60,
-               extra=([best] if best else []) + ([TimeBudget(t0 + budget_minutes*60)] if budget_minutes is not None else []),
-               frozen_stages=min(frozen_stages, max(len(learn.splitter(learn.model)) - 2, 0)) if recipe == 'lpft' else 0)
-    own_loss, (learn.loss_func, how) = learn.loss_func, _run_loss(learn, recipe, label_smoothing, imbalance)
-    try:
-        with (contextlib.nullcontext() if is_main() else learn.no_bar()): stopped = _run_phases(learn, phases, ctx)
-    finally: learn.loss_func = own_loss
-    _finish(learn, ctx, stopped, budget_minutes)
-    procs = world_size() if parallel else 1
-    def conclude():   # rank 0 reads the history it wrote; every process returns the same result
-        res = _result(learn, history, monitor, t0, ctx['state'], stopped, recipe=recipe, imbalance=how, processes=procs,
-                      **({'tta': _tta_metrics(learn)} if tta and stopped != 'budget' and history.exists() else {}))
-        res.save(out/'result.json')
+# %% ../nbs/03b_recipes.ipynb #6c4e1a87
+@patch
+def conclude(self:_Run, stopped:str, tta:bool, **extra) -> TrainResult:
+    "Mark the run finished, keep the probe's weights if the probe was best and last, and return (rank 0 writes) the result."
+    self.state.update(finished=True)
+    if is_main(): write_json(self.models/'checkpoint.json', self.state, indent=None)
+    if self.best is not None and broadcast_object((self.models/'best.pth').exists()) and self.state.get('phase') == 'probe': self.learn.load('best')
+    if stopped == 'budget': warnings.warn("fit_transfer: stopped when its budget (budget_minutes) was spent")
+    procs = world_size() if self.parallel else 1   # (inside `main_only`, rank 0 runs as a single process)
+    def result():   # rank 0 reads the history it wrote; every process returns the same result
+        res = _result(self.learn, self.history, self.monitor, self.t0, self.state['lrs'], stopped, recipe=self.recipe, **extra, processes=procs,
+                      **({'tta': _tta_metrics(self.learn)} if tta and stopped != 'budget' and self.history.exists() else {}))
+        res.save(Path(self.learn.path)/'result.json')
         return res
-    try: return main_only(conclude)
+    try: return main_only(result)
     finally:
-        if scratch is not None: scratch.cleanup()
+        if self.scratch is not None: self.scratch.cleanup()
+
+# %% ../nbs/03b_recipes.ipynb #9e0f4b2a
+@patch
+def fit_transfer(self:Learner, epochs:int=4, # Epochs after unfreezing
+                 freeze_epochs:int=1, # Frozen epochs first (0: none); with recipe 'lpft', each is 10 passes of the probe
+                 lr:float|str='auto', # Peak learning rate, or 'auto' (one search: on the probe, or before the first phase)
+                 recipe:str='lpft', # 'lpft' (probe, then fine-tune with frozen BatchNorm statistics) or 'classic'
+                 schedule:str='one_cycle', # 'one_cycle', 'flat_cos', 'plateau' or 'step'
+                 early_stop:int=None, # Stop a phase after this many epochs without improvement
+                 save_best:bool=True, # Keep the best weights (by `monitor`) and end with them
+                 monitor:str='auto', # Metric for best/early stop ('auto': accuracy, or f1_macro for multi-label)
+                 budget_minutes:float=None, # Stop cleanly when this much time has passed
+                 max_model_mb:float=None, # Refuse models larger than this
+                 log_csv:bool=True, # Write `history.csv` in `learn.path` (it is also what `TrainResult` reads)
+                 resume:bool=False, # Continue from the last checkpoint in `learn.path/learn.model_dir`
+                 lr_mult:float=None, # Ratio of the last to the first group's LR after unfreezing (default: 10 for 'lpft', 100 for 'classic')
+                 label_smoothing:float=0.1, # Label smoothing of the 'lpft' recipe's loss (single-label)
+                 imbalance:str='auto', # 'auto' (logit adjustment when classes are skewed), 'none' or 'logit_adjust'
+                 frozen_stages:int=None, # Stages of the body that stay fixed while fine-tuning with 'lpft' (default: 2 from pretrained weights, else 0)
+                 freeze_bn:bool=None, # Keep BatchNorm statistics frozen while fine-tuning with 'lpft' (default: with pretrained weights)
+                 tta:bool=False, # Also measure the kept model with test-time augmentation (`TrainResult.tta`)
+                 verbose:bool=True, # Let fastai print each new best epoch
+                 on_epoch=None, # Called with each epoch's history row (a dict) as it is logged
+                 cbs:list=None, # More callbacks for every phase
+                 distributed:bool|str='auto', # Data-parallel over the launcher's processes ('auto': when started by one; see `transferlab.parallel`)
+                ) -> TrainResult:
+    "Train with transferlab's recipe: a probe then fine-tuning (default), or frozen then unfrozen epochs; logged, checkpointed, resumable."
+    lr = check_recipe(epochs, freeze_epochs, recipe, schedule, imbalance, early_stop, budget_minutes, lr); _check_size(self, max_model_mb)
+    phases = ([('probe' if recipe == 'lpft' else 'frozen', freeze_epochs)] if freeze_epochs else []) + ([('unfrozen', epochs)] if epochs else [])
+    fixed, freeze_bn = _lpft_choices(self, recipe, frozen_stages, freeze_bn)
+    run = _Run(self, phases, lr, recipe, schedule, _monitor(self, monitor), early_stop, save_best, budget_minutes, log_csv, resume,
+               lr_mult or (10 if recipe == 'lpft' else 100), fixed, freeze_bn, verbose, on_epoch, list(cbs or []), _parallel(distributed))
+    with _run_loss(self, recipe, label_smoothing, imbalance) as how, (contextlib.nullcontext() if is_main() else self.no_bar()):
+        stopped = run.fit()
+    return run.conclude(stopped, tta, imbalance=how)
 
 # %% ../nbs/03b_recipes.ipynb #83e091f3
-CHECKPOINT_FILES = ('best.pth', 'checkpoint.json', 'checkpoint.pth')
+_CHECKPOINT_FILES = ('best.pth', 'checkpoint.json', 'checkpoint.pth')
 
 def drop_checkpoints(learn:Learner, # Whose run folder (`learn.path/learn.model_dir`) to clear
                      path:str|Path=None, # Another run folder to clear (default: `learn.path`)
                     ) -> list: # The names removed
-    "Delete `fine_tune`'s checkpoints (kept to resume and to restore the best epoch) once the kept model is saved elsewhere."
+    "Delete `fit_transfer`'s checkpoints (kept to resume and to restore the best epoch) once the kept model is saved elsewhere."
     models = Path(path or learn.path)/learn.model_dir
-    gone = [n for n in CHECKPOINT_FILES if (models/n).is_file()]
+    gone = [n for n in _CHECKPOINT_FILES if (models/n).is_file()]
     for n in gone: (models/n).unlink()
     if models.is_dir() and not any(models.iterdir()): models.rmdir()
     return gone

@@ -6,23 +6,23 @@ Docs: https://transferlab.github.io/transferlab/runtime.html.md"""
 
 # %% ../nbs/04b_runtime.ipynb #7aec5da5
 from __future__ import annotations
-import argparse, csv, io, json, os, sys
+import argparse, csv, json, sys
 from pathlib import Path
 import numpy as np
 from .core import atomic_write, error_message
-from .images import load_rgb, resize_crop, image_files
+from .images import load_rgb, resize_crop, image_files, image_ids
 
 # %% auto #0
-__all__ = ['EXPORT_FORMAT', 'sidecar', 'ExportedModel', 'prepare', 'labels_of', 'write_predictions', 'predict_exported', 'main']
+__all__ = ['ExportedModel', 'predict_exported']
 
-# %% ../nbs/04b_runtime.ipynb #17f9d5eb
+# %% ../nbs/04b_runtime.ipynb #14107628
 EXPORT_FORMAT = 'transferlab-export'
-
 def sidecar(path:str|Path) -> Path:
     "The JSON that describes an exported model file (`model.onnx` -> `model.onnx.json`)."
     p = Path(path)
     return p.with_name(p.name + '.json')
 
+# %% ../nbs/04b_runtime.ipynb #17f9d5eb
 class ExportedModel:
     "An exported ONNX classifier and its sidecar JSON, run with onnxruntime."
     def __init__(self, path:str|Path, # The `.onnx` file (its `.onnx.json` beside it)
@@ -45,7 +45,7 @@ class ExportedModel:
 
     def __repr__(self): return f"ExportedModel({self.meta['arch']}, {len(self.vocab)} classes, {self.path.name})"
 
-# %% ../nbs/04b_runtime.ipynb #668ebe35
+# %% ../nbs/04b_runtime.ipynb #d2c4328d
 def prepare(items:list, presize:tuple) -> np.ndarray:
     "Files or PIL images as one uint8 batch (n, height, width, 3) at `presize`, as fastai's validation pipeline cuts them."
     from PIL import Image
@@ -55,6 +55,7 @@ def prepare(items:list, presize:tuple) -> np.ndarray:
         out.append(np.asarray(resize_crop(img, presize), dtype=np.uint8))
     return np.stack(out)
 
+# %% ../nbs/04b_runtime.ipynb #668ebe35
 def _probabilities(self:ExportedModel, items:list, bs:int=32) -> np.ndarray:
     "Class probabilities (n, classes) of files or PIL images."
     name = self.session.get_inputs()[0].name
@@ -62,7 +63,7 @@ def _probabilities(self:ExportedModel, items:list, bs:int=32) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros((0, len(self.vocab)), dtype=np.float32)
 ExportedModel.probabilities = _probabilities
 
-# %% ../nbs/04b_runtime.ipynb #1b1a9cff
+# %% ../nbs/04b_runtime.ipynb #36d0aaef
 def labels_of(probs:np.ndarray, vocab:list, multilabel:bool, thresh=None, top_k:int=None) -> list:
     "Labels per row of `probs`: argmax (single-label), or the classes over `thresh` (at most `top_k`; multi-label)."
     if not multilabel: return [vocab[i] for i in probs.argmax(1)]
@@ -73,12 +74,21 @@ def labels_of(probs:np.ndarray, vocab:list, multilabel:bool, thresh=None, top_k:
         out.append([vocab[i] for i in idx[:top_k]] if top_k else [vocab[i] for i in idx])
     return out
 
-def write_predictions(path:str|Path, ids:list, labels:list, multilabel:bool) -> Path:
-    "The Kaggle-style CSV (`ImageID,Label` or `ImageID,Labels`), atomically, file names written losslessly."
+# %% ../nbs/04b_runtime.ipynb #9bd1c20e
+def label_probs(probs:np.ndarray, vocab:list, labels:list, multilabel:bool) -> list:
+    "The probability of each answer: one number per image, or (multi-label) one per label given, space-separated."
+    col = {v: i for i, v in enumerate(vocab)}
+    if not multilabel: return [f"{r[col[l]]:.4f}" for r, l in zip(probs, labels)]
+    return [' '.join(f"{r[col[l]]:.4f}" for l in ls) for r, ls in zip(probs, labels)]
+
+# %% ../nbs/04b_runtime.ipynb #1dc65ea6
+def write_predictions(path:str|Path, ids:list, labels:list, multilabel:bool, probs:list=None) -> Path:
+    "The Kaggle-style CSV (`ImageID,Label[,prob]` or `ImageID,Labels[,probs]`) as `transferlab predict` writes it, atomically, names losslessly."
     def write(p):
         with open(p, 'w', newline='', encoding='utf-8', errors='surrogateescape') as f:
-            w = csv.writer(f); w.writerow(['ImageID', 'Labels' if multilabel else 'Label'])
-            for i, l in zip(ids, labels): w.writerow([i, ' '.join(l) if multilabel else l])
+            w = csv.writer(f, lineterminator='\n')   # as pandas writes it
+            w.writerow(['ImageID', 'Labels' if multilabel else 'Label'] + ([('probs' if multilabel else 'prob')] if probs is not None else []))
+            for k, (i, l) in enumerate(zip(ids, labels)): w.writerow([i, ' '.join(l) if multilabel else l] + ([probs[k]] if probs is not None else []))
     return atomic_write(path, write)
 
 # %% ../nbs/04b_runtime.ipynb #47f02625
@@ -86,20 +96,21 @@ def predict_exported(model:str|Path, # The `.onnx` file
                      images:list, # Image files
                      out:str|Path, # CSV to write
                      root:str|Path=None, # Ids are paths relative to this folder (default: the files' common folder)
+                     ids:str='relpath', # 'relpath', 'name' or 'stem' (see `transferlab.images.image_ids`)
                      thresh:float=None, # Multi-label threshold (default: the exported model's)
                      top_k:int=None, # Multi-label: at most this many labels
                      bs:int=32, # Batch size
+                     probs:bool=True, # Add the probability of each answer (`prob`, or `probs` for multi-label)
                     ) -> list: # [(id, label or labels)]
     "Predict image files with an exported model and write the CSV, without torch."
-    m = ExportedModel(model)
-    files = [Path(f) for f in images]
-    base = Path(root) if root is not None else Path(os.path.commonpath([str(f.parent.resolve()) for f in files])) if files else Path('.')
-    ids = [str(f.resolve().relative_to(base.resolve())) if f.resolve().is_relative_to(base.resolve()) else str(f) for f in files]
-    labels = labels_of(m.probabilities(files, bs), m.vocab, m.multilabel, thresh if thresh is not None else m.meta.get('thresh'), top_k)
-    write_predictions(out, ids, labels, m.multilabel)
-    return list(zip(ids, labels))
+    m, files = ExportedModel(model), [Path(f) for f in images]
+    names = image_ids(files, ids, root)   # colliding ids fail here, before any work
+    p = m.probabilities(files, bs)
+    labels = labels_of(p, m.vocab, m.multilabel, thresh if thresh is not None else m.meta.get('thresh'), top_k)
+    write_predictions(out, names, labels, m.multilabel, label_probs(p, m.vocab, labels, m.multilabel) if probs else None)
+    return list(zip(names, labels))
 
-# %% ../nbs/04b_runtime.ipynb #1414b752
+# %% ../nbs/04b_runtime.ipynb #d906becc
 def main(argv:list=None) -> int:
     "Predict with an exported model: `python -m transferlab.runtime MODEL.onnx [IMAGE ...] [--folder DIR] [--out preds.csv]`."
     p = argparse.ArgumentParser(prog='python -m transferlab.runtime', description=main.__doc__, allow_abbrev=False)
@@ -123,4 +134,5 @@ def main(argv:list=None) -> int:
         print(f"transferlab runtime: error: {error_message(e)}", file=sys.stderr)
         return 1
 
+# %% ../nbs/04b_runtime.ipynb #1414b752
 if __name__ == '__main__' and 'ipykernel' not in sys.modules and 'execnb' not in sys.modules: sys.exit(main())

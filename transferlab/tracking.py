@@ -6,12 +6,12 @@ Docs: https://transferlab.github.io/transferlab/tracking.html.md"""
 
 # %% ../nbs/03e_tracking.ipynb #b89465c6
 from __future__ import annotations
-import json, math, numbers, os
+import json, math, numbers
 from pathlib import Path
 from fastai.vision.all import Callback, Recorder
 
 # %% auto #0
-__all__ = ['RUN_ARTIFACTS', 'mlflow_module', 'tracking_uri', 'TrackedRun', 'MLflowCallback', 'log_result']
+__all__ = ['mlflow_module', 'tracking_uri', 'TrackedRun', 'MLflowCallback', 'log_result']
 
 # %% ../nbs/03e_tracking.ipynb #e1f2a5ed
 def mlflow_module():
@@ -36,6 +36,7 @@ def _metrics(d:dict) -> dict:
     "The finite numbers of `d` (MLflow metrics must be numbers)."
     return {k: float(v) for k, v in d.items() if isinstance(v, numbers.Number) and not isinstance(v, bool) and math.isfinite(float(v))}
 
+# %% ../nbs/03e_tracking.ipynb #d355f1b0
 class TrackedRun:
     "One MLflow run (created through the client API, against `uri`): params, per-step metrics, artifacts."
     def __init__(self, uri:str, # Tracking URI (see `tracking_uri`)
@@ -70,7 +71,7 @@ class TrackedRun:
         if items: self.client.log_batch(self.run_id, metrics=items)
 
     def log_row(self, row:dict):
-        "Log one `history.csv` row (as `fine_tune`'s `on_epoch` passes it): its numbers, at its epoch."
+        "Log one `history.csv` row (as `fit_transfer`'s `on_epoch` passes it): its numbers, at its epoch."
         self.log_metrics({k: v for k, v in row.items() if k != 'epoch'}, step=int(row.get('epoch', 0)))
 
     def log_files(self, folder:str|Path, names:list=None, dest:str=None):
@@ -98,15 +99,16 @@ class MLflowCallback(Callback):
         self.run.log_metrics(dict(zip(names, vals)), step=self.step)
         self.step += 1
 
-# %% ../nbs/03e_tracking.ipynb #ad10a57e
+# %% ../nbs/03e_tracking.ipynb #85c679bb
 RUN_ARTIFACTS = ('model.json', 'model.safetensors', 'history.csv', 'result.json', 'thresholds.json', 'report.html', 'metrics.json',
                  'per_class.csv', 'curves.png', 'confusion.png', 'pr_curves.png', 'top_losses.png', 'gradcam.png')
 
+# %% ../nbs/03e_tracking.ipynb #ad10a57e
 def log_result(run:TrackedRun, # The run
-               result, # `TrainResult` of `fine_tune`
+               result, # `TrainResult` of `fit_transfer`
                folder:str|Path=None, # Where the run's files are (uploaded as artifacts)
               ):
-    "Log a finished `fine_tune`: best and final metrics, time and size, and the run's files."
+    "Log a finished `fit_transfer`: best and final metrics, time and size, and the run's files."
     best = {f'best_{k}': v for k, v in result.best.items()}
     final = {f'final_{k}': v for k, v in result.final.items()}
     run.log_metrics(dict(**best, **final, wall_seconds=result.wall_seconds, model_mb=result.model_mb, params=result.params,

@@ -6,28 +6,29 @@ Docs: https://transferlab.github.io/transferlab/train.html.md"""
 
 # %% ../nbs/03a_train.ipynb #1fd4d460
 from __future__ import annotations
-import copy, json, os, platform, time, warnings
+import copy, json, platform, time, warnings
 from functools import partial
 from pathlib import Path
 import numpy as np
-import torch, torchvision
+import torch
 from torch import nn
 from torch.amp import GradScaler, autocast
 from fastcore.basics import store_attr, listify
+from fastcore.foundation import L
 from fastcore.meta import delegates
-from fastai.vision.all import (Learner, DataLoaders, vision_learner, model_meta, create_head, params, Resize, Normalize,
+from fastai.vision.all import (Learner, DataLoaders, vision_learner, model_meta, create_head, params, Resize,
     BCEWithLogitsLossFlat, accuracy, error_rate, accuracy_multi, F1ScoreMulti, Adam, SGD, RMSProp, Lamb, OptimWrapper,
     MixedPrecision, AMPMode, AffineCoordTfm, RandomResizedCropGPU, Callback, imagenet_stats)
 from fastai.callback.channelslast import ChannelsLast
-from .core import available_memory, human_bytes, write_json
+from .core import available_memory, human_bytes, write_json, ParamError, check_choice, PRECISIONS
 from .datasets import data_home
 from .archs import resolve_arch, build_model, split_model
 from .parallel import is_main, broadcast_object
 
 # %% auto #0
-__all__ = ['PRECISIONS', 'MARGIN', 'OPTIMIZERS', 'is_multilabel', 'default_metrics', 'f1_scores', 'model_size_mb',
-           'DeviceMixedPrecision', 'measure_formats', 'choose_format', 'resolve_opt', 'apply_freeze', 'simple_head',
-           'SkipAware', 'EpochHistory', 'memory_needed', 'check_memory', 'check_fits', 'input_size', 'make_learner']
+__all__ = ['OPTIMIZERS', 'is_multilabel', 'default_metrics', 'f1_scores', 'model_size_mb', 'DeviceMixedPrecision',
+           'measure_formats', 'choose_format', 'apply_freeze', 'simple_head', 'EpochHistory', 'check_memory',
+           'check_fits', 'input_size', 'make_learner']
 
 # %% ../nbs/03a_train.ipynb #f4f3d8a1
 def is_multilabel(dls:DataLoaders) -> bool:
@@ -59,6 +60,7 @@ def f1_scores(preds, # Probabilities, (n_items, n_labels)
     d = 2*tp.sum() + fp.sum() + fn.sum()
     return dict(micro=float(2*tp.sum()/d) if d else 0.0, macro=float(per.mean()), per_class=per)
 
+# %% ../nbs/03a_train.ipynb #b41fdce5
 def model_size_mb(model:nn.Module) -> float:
     "Size of `model`'s parameters and buffers in megabytes (what a saved state dict takes)."
     return sum(t.numel()*t.element_size() for t in [*model.parameters(), *model.buffers()])/2**20
@@ -66,23 +68,22 @@ def model_size_mb(model:nn.Module) -> float:
 # %% ../nbs/03a_train.ipynb #410b4c8e
 class DeviceMixedPrecision(MixedPrecision):
     "fastai's `MixedPrecision`, autocasting on the device of the data (CUDA or CPU) instead of always CUDA."
-    def before_fit(self):
-        super().before_fit()
+    def before_fit(self):   # fastai's, on `dev` (fastai's own would warn on a CPU that CUDA is unavailable)
         dev = self.dls.device.type if self.dls.device is not None else 'cpu'
         dtype = torch.bfloat16 if self.amp_mode == AMPMode.BF16 else torch.float16
-        self.autocast = autocast(dev, dtype=dtype)
-        self.learn.scaler = GradScaler(dev, **self.kwargs)
-
-PRECISIONS = ('fp32', 'fp16', 'bf16', 'auto')
+        if dtype == torch.bfloat16 and dev == 'cuda' and not torch.cuda.is_bf16_supported(): raise ValueError("this GPU has no bfloat16; use fp16")
+        self.kwargs['enabled'] = dtype == torch.float16   # bf16 has fp32's range: no loss scaling
+        self.autocast, self.learn.scaler, self.scales = autocast(dev, dtype=dtype), GradScaler(dev, **self.kwargs), L()
 
 def _device(device) -> torch.device:
     return torch.device(device) if device is not None else torch.device('cuda' if torch.cuda.is_available() else 'cpu')
 
+# %% ../nbs/03a_train.ipynb #76d66dc0
 def _check_precision(precision:str, device:torch.device):
-    if precision not in PRECISIONS: raise ValueError(f"precision={precision!r}; choose from {', '.join(PRECISIONS)}")
-    if precision == 'fp16' and device.type != 'cuda': raise ValueError("precision='fp16' needs a CUDA GPU; on a CPU use 'bf16' or 'fp32'")
+    check_choice('precision', precision, PRECISIONS)
+    if precision == 'fp16' and device.type != 'cuda': raise ParamError('precision', 'fp16', "needs a CUDA GPU; on a CPU use 'bf16' or 'fp32'")
     if precision == 'bf16' and device.type == 'cuda' and not torch.cuda.is_bf16_supported():
-        raise ValueError("precision='bf16': this GPU has no bf16; use 'fp16'")
+        raise ParamError('precision', 'bf16', "this GPU has no bf16; use 'fp16'")
 
 # %% ../nbs/03a_train.ipynb #d5f11215
 def _machine(device:torch.device) -> str:
@@ -93,6 +94,7 @@ def _machine(device:torch.device) -> str:
     except (OSError, StopIteration): pass
     return f"{cpu} x{torch.get_num_threads()}"
 
+# %% ../nbs/03a_train.ipynb #0b057805
 def _step_seconds(model:nn.Module, x:torch.Tensor, precision:str, channels_last:bool, steps:int, limit:float) -> float:
     "Seconds per forward+backward of `model` on `x` in the given format (inf if the first step exceeds `limit`)."
     m = copy.deepcopy(model).train()
@@ -109,6 +111,7 @@ def _step_seconds(model:nn.Module, x:torch.Tensor, precision:str, channels_last:
     for _ in range(steps): step()
     return (time.perf_counter() - t)/steps
 
+# %% ../nbs/03a_train.ipynb #f23f2bb3
 def measure_formats(model:nn.Module, # The model to time (a copy is trained; `model` is not changed)
                     device=None, # Where it will train
                     size:int=64, # Image size
@@ -128,13 +131,15 @@ def measure_formats(model:nn.Module, # The model to time (a copy is trained; `mo
             best = min(best, 2*s)   # a format whose first step takes 8x the best timed step is not a candidate
     return out
 
-# %% ../nbs/03a_train.ipynb #4476116c
+# %% ../nbs/03a_train.ipynb #fb0f08d6
 MARGIN = 0.05   # a format must be this much faster than the plain one to be chosen: closer than that is timing noise
 
+# %% ../nbs/03a_train.ipynb #4476116c
 def _plain(device:torch.device, precision:str) -> tuple:
     "The format fastai trains in unless told otherwise: fp32 (fp16 on a GPU) in the default memory format."
     return (precision if precision != 'auto' else 'fp16' if device.type == 'cuda' else 'fp32', False)
 
+# %% ../nbs/03a_train.ipynb #07a7c677
 def _measured_choice(model, arch, device, size, precision, channels_last) -> tuple:
     key = f"{_machine(device)} | torch {torch.__version__} | {arch} | {size}px"
     store = data_home()/'formats.json'
@@ -152,6 +157,7 @@ def _measured_choice(model, arch, device, size, precision, channels_last) -> tup
     if channels_last != 'auto': plain = (plain[0], bool(channels_last))
     return plain if plain in cands and cands[best] > cands[plain]*(1 - MARGIN) else best
 
+# %% ../nbs/03a_train.ipynb #f2f339bf
 def choose_format(model:nn.Module, # The model that will train
                   arch:str, # Its name (the key of the remembered answer)
                   device=None, # Where it will train
@@ -166,15 +172,17 @@ def choose_format(model:nn.Module, # The model that will train
     choice = _measured_choice(model, arch, device, size, precision, channels_last) if is_main() else None
     return tuple(broadcast_object(choice))   # every process trains in rank 0's format, or their numbers differ (one process: its own)
 
+# %% ../nbs/03a_train.ipynb #3febe99a
+def resolve_opt(opt_func:str|callable='adam'):
+    "The fastai optimizer function for `opt_func` (a name from `OPTIMIZERS` or a callable)."
+    if callable(opt_func): return opt_func
+    if opt_func not in OPTIMIZERS: raise ParamError('opt_func', opt_func, f"choose from {', '.join(OPTIMIZERS)} or pass an optimizer function")
+    return OPTIMIZERS[opt_func]
+
 # %% ../nbs/03a_train.ipynb #7d2c9613
 OPTIMIZERS = {'adam': Adam, 'sgd': partial(SGD, mom=0.9), 'rmsprop': RMSProp, 'lamb': Lamb,
               'adadelta': partial(OptimWrapper, opt=torch.optim.Adadelta)}
 
-def resolve_opt(opt_func:str|callable='adam'):
-    "The fastai optimizer function for `opt_func` (a name from `OPTIMIZERS` or a callable)."
-    if callable(opt_func): return opt_func
-    if opt_func not in OPTIMIZERS: raise ValueError(f"opt_func={opt_func!r}; choose from {', '.join(OPTIMIZERS)} or pass an optimizer function")
-    return OPTIMIZERS[opt_func]
 
 def _fraction_splitter(learn:Learner, frac:float):
     "Parameter groups [first `frac` of the body, rest of the body, head], cut between parameter tensors."
@@ -184,17 +192,18 @@ def _fraction_splitter(learn:Learner, frac:float):
     k = min(max(k, 1), len(body) - 1)
     return lambda m: [body[:k], body[k:], head]
 
+# %% ../nbs/03a_train.ipynb #f2783a2f
 def apply_freeze(learn:Learner, freeze:str|int|float='head') -> Learner:
     "Freeze `learn` as `freeze` says: 'head', 'partial', 'full', a number of frozen groups, or a fraction of the body."
     if isinstance(freeze, float):
-        if not 0 < freeze < 1: raise ValueError(f"freeze={freeze}: a fraction of the body must be between 0 and 1")
+        if not 0 < freeze < 1: raise ParamError('freeze', freeze, "a fraction of the body must be between 0 and 1")
         learn.splitter, learn.opt = _fraction_splitter(learn, freeze), None
         learn.freeze_to(1)
     elif freeze == 'head': learn.freeze()
     elif freeze == 'partial': learn.freeze_to(-2)
     elif freeze == 'full': learn.unfreeze()
     elif isinstance(freeze, int) and not isinstance(freeze, bool): learn.freeze_to(freeze)
-    else: raise ValueError(f"freeze={freeze!r}; use 'head', 'partial', 'full' or a number of frozen parameter groups")
+    else: raise ParamError('freeze', freeze, "use 'head', 'partial', 'full' or a number of frozen parameter groups")
     for p in learn.model.parameters():  # stale grads would let weight decay keep moving frozen weights
         if not p.requires_grad: p.grad = None
     return learn
@@ -204,12 +213,13 @@ def simple_head(n_features:int, n_out:int) -> nn.Module:
     "Average pooling and one linear layer: the head torchvision models ship with."
     return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(n_features, n_out))
 
-# %% ../nbs/03a_train.ipynb #a050af34
+# %% ../nbs/03a_train.ipynb #d902500e
 class SkipAware:
     "Mixin: `self.skipped` says whether fastai cancelled this epoch (as `fit(start_epoch=...)` does for the epochs it skips)."
     def before_epoch(self): self.skipped = False
     def after_cancel_epoch(self): self.skipped = True
 
+# %% ../nbs/03a_train.ipynb #a050af34
 class EpochHistory(SkipAware, Callback):
     "Keep a row per finished training epoch in `rows` (fastai resets `recorder.values` in `get_preds`)."
     order = 55  # after Recorder (50), before trackers (60) that may stop training in `after_epoch`
@@ -224,7 +234,7 @@ class EpochHistory(SkipAware, Callback):
         self.write(row)
     def write(self, row:dict): self.rows.append(row)
 
-# %% ../nbs/03a_train.ipynb #f47be452
+# %% ../nbs/03a_train.ipynb #e85b4d59
 def memory_needed(activations:int, # Elements of all activations for one image at `probe_size`
                   n_params:int, # Parameters of the model
                   size:int, # Image size of the run
@@ -235,6 +245,7 @@ def memory_needed(activations:int, # Elements of all activations for one image a
     scale = (size/(probe_size or size))**2
     return int(activations*scale*bs*4*2 + n_params*4*4)
 
+# %% ../nbs/03a_train.ipynb #f47be452
 def _available(device:torch.device) -> int:
     if device.type == 'cuda': return torch.cuda.mem_get_info(device)[0]
     return available_memory()
@@ -276,10 +287,13 @@ def input_size(dls:DataLoaders) -> int:
     if r is not None: return int(max(r.size) if hasattr(r.size, '__len__') else r.size)
     return int(max(dls.one_batch()[0].shape[-2:]))
 
-def _deprecated_kw(kwargs:dict, old:str, new:str):
-    if old in kwargs:
-        warnings.warn(f"make_learner({old}=...) is deprecated; use fastai's name {new}=", DeprecationWarning, stacklevel=3)
-        kwargs.setdefault(new, kwargs.pop(old))
+# %% ../nbs/03a_train.ipynb #3e7b1f90
+def _use_format(learn:Learner, name:str, device, size:int, precision:str, channels_last) -> tuple:
+    "Choose the precision and memory format (see `choose_format`) and add fastai's callbacks for them; returns the choice."
+    prec, cl = choose_format(learn.model, name, device, size, precision, channels_last)
+    if prec != 'fp32': learn.add_cb(DeviceMixedPrecision(amp_mode=prec))
+    if cl: learn.add_cb(ChannelsLast())
+    return prec, cl
 
 # %% ../nbs/03a_train.ipynb #0dd41c97
 @delegates(vision_learner, but=['arch', 'normalize', 'n_out', 'pretrained', 'weights', 'cut', 'custom_head', 'init'])
@@ -297,10 +311,9 @@ def make_learner(dls:DataLoaders, # From `transferlab.data` or any fastai image 
                  **kwargs
                 ) -> Learner:
     "A fastai `Learner` for `dls` and any architecture, with head, loss, metrics, optimizer, freezing and format chosen for you."
-    _deprecated_kw(kwargs, 'loss', 'loss_func'); _deprecated_kw(kwargs, 'opt', 'opt_func')
     if 'opt_func' in kwargs: opt_func = kwargs.pop('opt_func')
     kind, name = resolve_arch(arch)
-    if head not in ('auto', 'fastai', 'simple'): raise ValueError(f"head={head!r}; use 'auto', 'fastai' or 'simple'")
+    check_choice('head', head, ('auto', 'fastai', 'simple'))
     device, size, bs = _device(dls.device), input_size(dls), dls.train.bs
     from_weights = pretrained or weights is not None
     model = build_model(arch, pretrained=pretrained, weights=weights)
@@ -319,9 +332,7 @@ def make_learner(dls:DataLoaders, # From `transferlab.data` or any fastai image 
     try: learn = vision_learner(dls, factory, pretrained=from_weights, custom_head=custom, metrics=metrics,
                                 opt_func=resolve_opt(opt_func), cbs=cbs, **kwargs)
     finally: model_meta.pop(factory, None)
-    prec, cl = choose_format(learn.model, name, device, size, precision, channels_last)
-    if prec != 'fp32': learn.add_cb(DeviceMixedPrecision(amp_mode=prec))
-    if cl: learn.add_cb(ChannelsLast())
+    prec, cl = _use_format(learn, name, device, size, precision, channels_last)
     learn.transferlab = dict(arch=name, kind=kind, head=head, pretrained=bool(from_weights), precision=prec,
                              channels_last=bool(cl), size=size, n_features=nf)
     return apply_freeze(learn, freeze)
