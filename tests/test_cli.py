@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from conftest import TINY, SLOW_BATCHES, one_line, copy_of, inject, interruptible
 
-RUN_FILES = ['confusion.png', 'curves.png', 'gradcam.png', 'history.csv', 'metrics.json', 'model.json', 'model.safetensors',
+RUN_FILES = ['calibration.png', 'confusion.png', 'confusion_normalized.png', 'curves.png', 'gradcam.png', 'history.csv', 'metrics.json', 'model.json', 'model.safetensors',
              'per_class.csv', 'pr_curves.png', 'report.html', 'result.json', 'top_losses.png']
 
 def test_bad_usage_exits_2(run_main):
@@ -73,6 +73,9 @@ def test_train_multilabel_csv_writes_thresholds(run_main, tmp_path):
     assert 0 < th['thresh'] < 1 and th['f1_micro'] >= th['f1_micro_at_0_5']
     assert json.loads((tmp_path/'run'/'model.json').read_text())['thresh'] == th['thresh']
     assert f"threshold {th['thresh']:.2f}" in r.stdout   # one threshold everywhere
+    m = json.loads((tmp_path/'run'/'metrics.json').read_text())
+    assert m['thresh'] == th['thresh'] and 'accuracy' not in m and 0 <= m['label_accuracy'] <= 1   # per-label accuracy, named so
+    assert 0 <= m['ece'] <= 1 and sum(b['n'] for b in m['reliability']) == m['n_images']*len(json.loads((tmp_path/'run'/'model.json').read_text())['vocab'])
     p = run_main('predict', tmp_path/'run', '--folder', ml/'images', '--out', tmp_path/'preds.csv', '--top-k', '2')
     assert p.returncode == 0, p.stderr
     preds = pd.read_csv(tmp_path/'preds.csv')

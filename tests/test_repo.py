@@ -79,3 +79,12 @@ def test_importing_changes_no_warning_filter():
             "print(list(warnings.filters) == before)")
     r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
     assert r.stdout.strip() == 'True', r.stdout + r.stderr[-2000:]
+
+def test_importing_prints_nothing():
+    """Importing every transferlab module first, as a notebook does, prints no warning under Python's default filters, as in Jupyter (torch's `torch.jit.script` one included),
+    and the torch-free runtime does not import torch."""
+    code = ("import importlib, sys\n"
+            "importlib.import_module('transferlab.runtime'); print('torch' in sys.modules)\n"
+            f"for m in {LAYERS!r}: importlib.import_module('transferlab.' + m)\n")
+    r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.strip() == 'False' and r.stderr == '', r.stdout + r.stderr[-2000:]

@@ -28,7 +28,7 @@ from .export import *
 from .runs import *
 from .lab import *
 
-# %% ../nbs/07_all.ipynb #7814d382
+# %% ../nbs/07_all.ipynb #afc4f0bc
 from . import core, datasets, labels, images, cache, data, parallel, archs, train, recipes, tracking, persist, predict, interpret, evaluate, runtime, export, runs, lab
 _MODULES = (core, datasets, labels, images, cache, data, parallel, archs, train, recipes, tracking, persist, predict, interpret, evaluate, runtime, export, runs, lab)
 _HELPERS = {   # public in their modules, for code that builds on transferlab; not what a notebook calls
@@ -37,7 +37,7 @@ _HELPERS = {   # public in their modules, for code that builds on transferlab; n
     'to_rgb', 'open_image', 'resize_crop', 'RGBImage', 'CachedImages', 'cache_home', 'cache_budget',
     'image_block', 'folder_block', 'csv_block', 'item_weights', 'default_workers', 'StratifiedSplitter',
     'world_size', 'barrier', 'broadcast_object', 'RankFailed', 'ShardedDL', 'GroupSyncBatchNorm', 'sync_batchnorm', 'unsync_batchnorm', 'launch_command',
-    'load_weights_into', 'torchvision_names', 'DeviceMixedPrecision', 'EpochHistory', 'check_memory', 'input_size', 'simple_head', 'measure_formats',
+    'load_weights_into', 'lite_to_timm', 'mnist_5k_source', 'predict_keeping_history', 'MAX_SIDE', 'run_dir', 'epoch_line', 'torchvision_names', 'DeviceMixedPrecision', 'EpochHistory', 'check_memory', 'input_size', 'simple_head', 'measure_formats',
     'IMBALANCE_RATIO', 'ResumeSafe', 'TensorBatches', 'check_lr', 'LRSuggestion', 'mlflow_module', 'check_model_meta', 'check_weights',
     'RGBImageBlock', 'Deployable', 'export_meta', 'markdown_table', 'read_results', 'RunFailed'}
 __all__ = [n for m in _MODULES for n in m.__all__ if n not in _HELPERS]

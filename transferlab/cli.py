@@ -17,10 +17,10 @@ from .core import (ParamError, error_message, write_csv, PRECISIONS, MEMORY_FORM
                               LR_METHODS, ID_KINDS, EXPORT_FORMATS, CAM_METHODS)
 from .runs import source_learner, source_dls, train_run, _freeze_epochs
 
-# %% ../nbs/06_cli.ipynb #ce6ec97b
+# %% ../nbs/06_cli.ipynb #82809718
 METAVARS = dict(data='DATA', out='DIR', model='MODEL', csv='CSV', weights='FILE', plot='FILE', image='IMAGE', config='CONFIG', folder='DIR',
                 study='DIR', html='FILE', arch='ARCH', lr='LR', size='PX', bs='N', epochs='N', freeze_epochs='N', early_stop='N',
-                num_workers='N', num_it='N', top_k='K', n_per_class='N', budget_minutes='MIN', fn_col='COLUMN', label_col='COLUMN',
+                num_workers='N', num_it='N', top_k='K', n_per_class='N', budget_minutes='MIN', fn_col='COLUMN', label_col='COLUMN', valid_col='COLUMN',
                 delim='TEXT', suffix='TEXT', target='CLASS', layer='LAYER', by='COLUMN', thresh='P', alpha='A', processes='N',
                 valid_pct='FRACTION', min_per_class='N', max_aspect='RATIO', seed='N', top='N', host='HOST', port='PORT', table='CSV')
 CHOICES = dict(precision=PRECISIONS, memory_format=MEMORY_FORMATS, schedule=SCHEDULES, recipe=RECIPES, imbalance=IMBALANCE, aug=AUG_NAMES,
@@ -65,13 +65,11 @@ def command_parser(func, # A command function (parameters with `# comment` docs)
         if name not in ('return', 'kwargs') and d['kind'] != inspect.Parameter.VAR_KEYWORD: _option(p, func, name, d)
     return p
 
-# %% ../nbs/06_cli.ipynb #02185857
+# %% ../nbs/06_cli.ipynb #e2f1373e
 def _epoch_line(total:int):
-    "A function printing one history row as one line: `epoch 2/5 (unfrozen): train_loss ... 12s`."
-    def show(row:dict):
-        vals = '  '.join(f"{k} {v:.4f}" for k, v in row.items() if k not in ('phase', 'epoch', 'lr', 'seconds') and isinstance(v, float))
-        print(f"epoch {row['epoch'] + 1}/{total} ({row['phase']}): {vals}  {row['seconds']:.0f}s", flush=True)
-    return show
+    "A function printing one history row as one line (`transferlab.recipes.epoch_line`)."
+    from transferlab.recipes import epoch_line
+    return lambda row: print(epoch_line(row, total), flush=True)
 
 # %% ../nbs/06_cli.ipynb #8a29dd03
 def _summary(res, thresh, out:Path) -> str:
@@ -163,8 +161,8 @@ def cli_predict(model:str, # The folder `train` wrote, its model.json, or an exp
     return df
 cli_predict.metavars = dict(out='CSV')
 
-# %% ../nbs/06_cli.ipynb #14f3eada
-@delegates(source_dls, but=['multi', 'size', 'bs', 'valid_pct', 'aug', 'skip_bad', 'seed', 'num_workers', 'cache'])
+# %% ../nbs/06_cli.ipynb #0f199661
+@delegates(source_dls, but=['multi', 'size', 'bs', 'valid_pct', 'valid_col', 'aug', 'skip_bad', 'seed', 'num_workers', 'cache'])
 def cli_evaluate(model:str, # The folder `train` wrote, or its model.json
                  data:str, # Labelled image folder (one sub-folder per class), or a label CSV
                  out:str='runs/evaluate', # Folder for metrics.json, per_class.csv, the plots and report.html
@@ -180,7 +178,9 @@ def cli_evaluate(model:str, # The folder `train` wrote, or its model.json
     ev = evaluate(learn, csv or data, allow_missing=allow_missing, thresh=thresh, img_dir=data if csv else None, **opts)
     for n in ev.notes: print(f"note: {n}")
     page, m = write_report(learn, ev, Path(out).expanduser(), title=f"transferlab evaluate: {Path(data).name}"), ev.metrics
-    print(f"accuracy {m['accuracy']:.4f}, macro-F1 {m['f1_macro']:.4f}, micro-F1 {m['f1_micro']:.4f} on {m['n_images']} images -> {page}")
+    acc = 'accuracy' if 'accuracy' in m else 'label_accuracy'
+    print(f"{acc.replace('_', ' ')} {m[acc]:.4f}, macro-F1 {m['f1_macro']:.4f}, micro-F1 {m['f1_micro']:.4f}, calibration error {m['ece']:.3f} "
+          f"on {m['n_images']} images -> {page}")
     return m
 
 # %% ../nbs/06_cli.ipynb #98d72033
@@ -231,8 +231,8 @@ def cli_lr_find(data:str, # Image folder (one sub-folder per class), or a label 
     print(f"suggested lr {lr:.2e} ({lr.note})" + (f" -> {plot}" if plot else ''))
     return lr
 
-# %% ../nbs/06_cli.ipynb #b2b942d1
-@delegates(source_dls, but=['multi', 'size', 'bs', 'valid_pct', 'aug', 'skip_bad', 'seed', 'num_workers', 'cache'])
+# %% ../nbs/06_cli.ipynb #1f9d03a7
+@delegates(source_dls, but=['multi', 'size', 'bs', 'valid_pct', 'valid_col', 'aug', 'skip_bad', 'seed', 'num_workers', 'cache'])
 def cli_audit(data:str, # Image folder (one sub-folder per class), or a label CSV
               min_per_class:int=10, # Flag classes with fewer images
               max_aspect:float=3.0, # Flag images wider or taller than this ratio

