@@ -88,3 +88,15 @@ def test_importing_prints_nothing():
             f"for m in {LAYERS!r}: importlib.import_module('transferlab.' + m)\n")
     r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
     assert r.returncode == 0 and r.stdout.strip() == 'False' and r.stderr == '', r.stdout + r.stderr[-2000:]
+
+def test_no_cell_mixes_imports_and_code():
+    "nbdev runs every cell with an import while it builds the docs: a test cell that also imports would run there (and fail or cost time)."
+    import ast, json
+    for nb in sorted((ROOT/'nbs').glob('*.ipynb')):
+        for i, c in enumerate(json.loads(nb.read_text())['cells']):
+            src = ''.join(c['source'])
+            if c['cell_type'] != 'code' or re.search(r'^#\|\s*(export|exports|exporti|exec_doc|eval:\s*false)', src, re.M): continue
+            body = ast.parse('\n'.join(l for l in src.split('\n') if not l.startswith(('%', '!')))).body
+            imports = [isinstance(n, (ast.Import, ast.ImportFrom)) for n in body]
+            nested = any(isinstance(n, (ast.Import, ast.ImportFrom)) for top in body if not isinstance(top, (ast.Import, ast.ImportFrom)) for n in ast.walk(top))
+            assert not ((any(imports) and not all(imports)) or nested), f"{nb.name} cell {i}: put its imports in a cell of their own\n{src[:300]}"
