@@ -405,7 +405,7 @@ def best_model(results:pd.DataFrame, # From `run_grid`
 # %% ../nbs/05_lab.ipynb #7d4f1a62
 GRID_KEYS = ('base', 'axes', 'naming', 'prefix', 'budget_minutes')
 
-# %% ../nbs/05_lab.ipynb #96d31118
+# %% ../nbs/05_lab.ipynb #8c29e049
 MAX_GRID_NODES = 100_000   # values in a grid file once its aliases are expanded: a real study has hundreds
 
 def _yaml(text:str, path:Path):
@@ -416,7 +416,9 @@ def _yaml(text:str, path:Path):
         seen = {}
         for k, _ in node.value:
             key = loader.construct_object(k, deep=True)
-            if key in seen: raise ValueError(f"{path}: key {key!r} twice in one mapping (lines {seen[key]} and {k.start_mark.line + 1})")
+            try: again = key in seen
+            except TypeError: continue   # an unhashable key: YAML's own constructor says so below
+            if again: raise ValueError(f"{path}: key {key!r} twice in one mapping (lines {seen[key]} and {k.start_mark.line + 1})")
             seen[key] = k.start_mark.line + 1
         return loader.construct_mapping(node, deep)
     Strict.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
