@@ -448,7 +448,7 @@ class _Run:
         self.budget = TimeBudget(self.t0 + budget_minutes*60) if budget_minutes is not None else None
         self.state = main_only(_run_state, self.models, self.history, phases, resume)
 
-# %% ../nbs/03b_recipes.ipynb #aebf994a
+# %% ../nbs/03b_recipes.ipynb #11145088
 @patch
 def _probe_phase(self:_Run, epochs:int) -> dict:
     "Run the probe, log it as epoch 0 and checkpoint it; returns its history row."
@@ -459,7 +459,8 @@ def _probe_phase(self:_Run, epochs:int) -> dict:
     metrics = {n: float(v) for n, v in zip(probe.recorder.metric_names[1:-1], probe.recorder.values[-1])}
     row = dict(phase='probe', epoch=0, **metrics, lr=used, seconds=round(time.perf_counter() - t0, 3))
     (log := HistoryLogger(self.history, 'probe', on_row=self.on_epoch)).write(row)
-    if hasattr(learn, 'progress'):   # fastai's progress table shows the fits on this learner; the probe fits features, so say it here
+    import fastai.learner
+    if hasattr(learn, 'progress') and learn.logger is not fastai.learner.noop:   # fastai's table shows this learner's fits, not the probe's
         print('probe (epoch 0): ' + '  '.join(f"{k} {v:.4f}" for k, v in metrics.items()) + f"  {row['seconds']:.0f}s", flush=True)
     self.state['lrs']['probe'] = used; self.state.update(phase='probe', epochs_done=1)
     _save_checkpoint(learn, self.models, self.state, with_opt=False)
