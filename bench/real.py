@@ -54,7 +54,7 @@ def run_ours(a) -> dict:
     start = wall - res.wall_seconds   # data, cache and model before fit_transfer
     metric = 'accuracy'
     curve = [(start + s, float(v)) for s, v in zip(secs, res.history[metric])]
-    return dict(wall=wall, curve=curve, lr=res.lrs, precision=res.precision, tta=res.tta, imbalance=res.imbalance,
+    return dict(wall=wall, curve=curve, lr=res.lrs, precision=res.precision, tta=res.tta, imbalance=res.imbalance, adjusted=res.adjusted,
                 fmt=[learn.transferlab['precision'], learn.transferlab['channels_last']], **scores(learn))
 
 def _one(kind, a, seed):

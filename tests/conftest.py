@@ -65,8 +65,8 @@ def trained(shapes, tmp_path_factory):
     return types.SimpleNamespace(out=out, stdout=r.stdout, stderr=r.stderr)
 
 def one_line(r, code=1) -> str:
-    "The single error line of a failed command (warnings and cache news are one-liners of their own)."
-    lines = [l for l in r.stderr.strip().splitlines() if not l.startswith(('warning:', 'cache:'))]
+    "The single error line of a failed command (warnings, cache news and slow steps are one-liners of their own)."
+    lines = [l for l in r.stderr.strip().splitlines() if not l.startswith(('warning:', 'cache:', 'step:'))]
     assert r.returncode == code, (r.returncode, r.stdout[-500:], r.stderr)
     assert len(lines) == 1 and 'Traceback' not in r.stderr, r.stderr
     return lines[0]

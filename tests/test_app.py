@@ -61,10 +61,30 @@ def test_app_in_chromium(model, tmp_path):
             page.screenshot(path=str(shots/'app.png'), full_page=True)
             b.close()
         assert shown == expected, (shown, expected)
+        p.send_signal(signal.SIGINT)   # Ctrl-C: stops promptly, exit 130
+        _, err = p.communicate(timeout=30)
+        assert p.returncode == 130 and 'transferlab serve: interrupted; stopped' in err, (p.returncode, err[-2000:])
     finally:
         p.send_signal(signal.SIGINT)
         try: p.communicate(timeout=30)
         except subprocess.TimeoutExpired: p.kill()
+
+def test_app_refuses_bad_uploads_before_decoding(model, tmp_path):
+    "What a browser can send: a non-image, a file over the size limit, a decompression bomb; each refused with `predict`'s message, naming the upload."
+    from PIL import Image
+    from transferlab.app import make_app
+    run, data = model
+    app = make_app(run, max_upload_mb=1)
+    fn = app.fns[0].fn if hasattr(app, 'fns') and not isinstance(app.fns, dict) else next(iter(app.fns.values())).fn
+    (tmp_path/'notes.jpg').write_text('not an image')
+    (tmp_path/'big.jpg').write_bytes(b'\xff' * 1_500_000)
+    Image.new('1', (12000, 12000)).save(tmp_path/'bomb.png')
+    import gradio as gr
+    for name, msg in (('notes.jpg', 'notes.jpg: cannot read image'), ('big.jpg', "big.jpg: 1.5 MB, over this app's 1 MB limit"),
+                      ('bomb.png', 'bomb.png: image too large: 12000x12000 pixels')):
+        with pytest.raises(gr.Error, match=msg.replace('.', r'\.')): fn(str(tmp_path/name))
+    top, over = fn(str(sorted((data/'star').iterdir())[0]))
+    assert len(top) == 5 and over.shape == (32, 32, 3)
 
 def test_serve_refuses_bad_options(run_main, model):
     run, _ = model

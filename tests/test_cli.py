@@ -13,6 +13,8 @@ def test_bad_usage_exits_2(run_main):
     assert run_main('no-such-command').returncode == 2
     assert run_main('train', 'x', '--no-such-option').returncode == 2
     assert run_main().returncode == 2
+    r = run_main('train', 'x', '--metric', 'f1')
+    assert r.returncode == 2 and "argument --metric: invalid choice: 'f1'" in r.stderr and 'macro_f1' in r.stderr, r.stderr
 
 @pytest.mark.parametrize('args,msg', [
     (['--epochs', '-3'], '--epochs -3: must be a whole number at least 0'),
@@ -61,6 +63,9 @@ def test_train_writes_model_log_result(trained):
     assert lines[2].startswith(f"kept epoch {int(best.epoch) + 1} of 2: accuracy {best.accuracy:.4f}") and f"valid_loss {best.valid_loss:.4f}" in lines[2]
     assert lines[3] == f"report: {out/'report.html'}"
     assert 'Better model found' not in stdout and '\r' not in stdout   # its own words, one line per epoch, no bar redraws
+    steps = [l for l in trained.stderr.splitlines() if l.startswith('step: ')]   # slow steps say themselves on stderr, in order
+    assert steps[0].startswith('step: reading ') and steps[1] == 'step: building resnet18 (from scratch)', steps
+    assert steps[-1] == 'step: fine-tuning: epoch 1 of 2 of this phase', steps   # (formats timed in between, once per machine)
     m = json.loads((out/'metrics.json').read_text())
     assert m['accuracy'] == pytest.approx(best.accuracy, abs=1e-6)   # the report scores the kept model
 
@@ -239,7 +244,7 @@ def test_demo_on_generated_shapes(run_main, tmp_path):
     assert sorted(f.name for f in out.iterdir()) == RUN_FILES
     h, m = pd.read_csv(out/'history.csv'), json.loads((out/'metrics.json').read_text())
     assert len(h) == 2 and m['accuracy'] == pytest.approx(h.accuracy.max(), abs=1e-6)
-    assert '[0, ' not in r.stdout and all(l.startswith(('cache:', 'warning:')) for l in r.stderr.splitlines()), (r.stdout, r.stderr)
+    assert '[0, ' not in r.stdout and all(l.startswith(('cache:', 'warning:', 'step:')) for l in r.stderr.splitlines()), (r.stdout, r.stderr)
 
 @pytest.mark.slow
 def test_readme_demo_command(tmp_path):
@@ -253,4 +258,4 @@ def test_readme_demo_command(tmp_path):
     assert m['accuracy'] >= 0.80 and (m['arch'], m['pretrained']) == ('mobilenet_v2', True) and 'fashion-mnist' in m['data'], m
     assert (out/'report.html').is_file() and (out/'model.json').is_file()
     assert all(l.startswith(('epoch ', 'kept epoch ', 'report: ')) for l in lines), lines   # transferlab's own lines, no raw recorder rows
-    assert all(l.startswith(('cache:', 'warning:')) for l in r.stderr.splitlines()), r.stderr   # and no foreign warning
+    assert all(l.startswith(('cache:', 'warning:', 'step:')) for l in r.stderr.splitlines()), r.stderr   # and no foreign warning

@@ -30,7 +30,8 @@ def test_evaluate_reproduces_train_and_reports_open(run_main, tmp_path):
     r = run_main('train', data, *TINY, '--epochs', '2', '--out', tmp_path/'run')
     assert r.returncode == 0, r.stderr
     res, h = json.loads((tmp_path/'run'/'result.json').read_text()), pd.read_csv(tmp_path/'run'/'history.csv')
-    kept = h.accuracy.iloc[h.accuracy.idxmax()]   # the best epoch is the model that was kept
+    assert res['adjusted']['before']['accuracy'] == pytest.approx(h.accuracy.max(), abs=1e-6)   # the best epoch is the model that was kept
+    kept = res['adjusted']['after']['accuracy']   # with the logit shift tuned for the metric (none on balanced classes)
     e = run_main('evaluate', tmp_path/'run', data/'valid', '--out', tmp_path/'ev')
     assert e.returncode == 0, e.stderr
     m = json.loads((tmp_path/'ev'/'metrics.json').read_text())

@@ -231,6 +231,19 @@ def test_two_trains_into_one_folder_and_sigterm(run_main, shapes, tmp_path):
     assert r.returncode == 0, r.stderr
     assert pd.read_csv(out/'history.csv').epoch.tolist() == list(range(10)) and 1 <= done < 10
 
+def test_read_only_home_is_named(run_main, shapes, tmp_path, monkeypatch):
+    "A read-only TRANSFERLAB_HOME: the system's words and the two ways out, not pathlib's 'No such file or directory'; --no-cache trains."
+    home, real = tmp_path/'ro-home', os.mkdir
+    def mkdir(p, *a, **k):
+        if str(p).startswith(str(home)): raise OSError(errno.EROFS, 'Read-only file system', str(p))
+        return real(p, *a, **k)
+    monkeypatch.setenv('TRANSFERLAB_HOME', str(home)); monkeypatch.setattr(os, 'mkdir', mkdir)
+    line = one_line(run_main('train', shapes, *TINY, '--epochs', '1', '--out', tmp_path/'run'))
+    assert line.startswith('transferlab train: error: Read-only file system: ') and 'set TRANSFERLAB_HOME' in line and '--no-cache' in line, line
+    assert not (tmp_path/'run').exists()
+    r = run_main('train', shapes, *TINY, '--epochs', '1', '--no-cache', '--no-report', '--out', tmp_path/'run')
+    assert r.returncode == 0 and (tmp_path/'run'/'model.safetensors').is_file(), r.stderr
+
 def test_disk_full_while_checkpointing(run_main, shapes, trained, tmp_path, monkeypatch):
     "The second checkpoint cannot be written: the cause and the file are named, the first checkpoint and the old model stay."
     import torch
@@ -248,3 +261,30 @@ def test_disk_full_while_checkpointing(run_main, shapes, trained, tmp_path, monk
     assert (out/'model.safetensors').read_bytes() == before
     state = torch.load(out/'.incomplete'/'models'/'checkpoint.pth', weights_only=False, map_location='cpu')   # the first one, whole
     assert 'model' in state and json.loads((out/'.incomplete'/'models'/'checkpoint.json').read_text())['epochs_done'] == 1
+
+@pytest.mark.slow
+def test_no_command_writes_outside_its_output(run_main, shapes, trained, tmp_path, monkeypatch):
+    "Every command, its output named under outs/: nothing else changes under the data, the model, the grid file or the working directory."
+    world, outs = tmp_path/'world', tmp_path/'world'/'outs'
+    data, run = copy_of(shapes, world/'data'), copy_of(trained.out, world/'run')
+    (world/'cfg').mkdir()
+    (world/'cfg'/'grid.yaml').write_text(f"base: {{data: {data}, arch: resnet18, pretrained: false, epochs: 1, size: 32, bs: 16, lr: 0.003}}\n"
+                                         "axes:\n  opt_func: [adam]\n")
+    (world/'cwd').mkdir(); monkeypatch.chdir(world/'cwd')   # where defaults (./mlruns, ./mlflow.db, ./predictions.csv) would land
+    star = sorted((data/'star').iterdir())[0]
+    def state(): return {str(p): (p.stat().st_size, p.stat().st_mtime_ns) for p in world.rglob('*') if outs not in (p, *p.parents)}
+    commands = [('train', data, *TINY, '--epochs', '1', '--out', outs/'train', '--mlflow', f"sqlite:///{outs/'tracking'/'mlflow.db'}"),
+                ('evaluate', run, data, '--out', outs/'eval'),
+                ('predict', run, '--folder', data, '--out', outs/'pred.csv'),
+                ('export', run, '--out', outs/'export'),
+                ('lr-find', data, '--no-pretrained', '--arch', 'resnet18', '--size', '32', '--bs', '8', '--num-it', '10', '--plot', outs/'lr.png'),
+                ('audit', data, '--table', outs/'audit.csv'),
+                ('gradcam', run, star, '--out', outs/'cam.png'),
+                ('grid', world/'cfg'/'grid.yaml', '--out', outs/'grid'),
+                ('report', outs/'grid', '--html', outs/'grid'/'leaderboard.html')]
+    for args in commands:
+        before = state()
+        r = run_main(*args)
+        assert r.returncode == 0, (args[0], r.stderr[-2000:])
+        after = state()
+        assert after == before, (args[0], sorted(set(after) ^ set(before))[:10], [k for k in before if after.get(k) != before[k]][:10])

@@ -58,6 +58,26 @@ def test_failed_train_is_marked_failed(run_main, shapes, tmp_path):
 def free_port():
     with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
 
+def test_tracking_server_down_fails_fast_with_one_line(run_main, shapes, tmp_path):
+    url = f'http://127.0.0.1:{free_port()}'   # nobody listens there
+    r = run_main('train', shapes, *TINY, '--out', tmp_path/'run', '--mlflow', url)
+    assert r.returncode == 1 and f'MLflow tracking server {url} does not answer' in r.stderr.splitlines()[-1], r.stderr
+    assert not (tmp_path/'run').exists()
+
+def test_tracking_lost_mid_run_keeps_training(run_main, shapes, tmp_path, monkeypatch):
+    uri, calls = f"sqlite:///{tmp_path/'m.db'}", []
+    real = mlflow.MlflowClient.log_batch
+    def flaky(self, *a, **k):   # the store answers the settings and the first epoch, then is gone
+        calls.append(1)
+        if len(calls) > 2: raise ConnectionError('Connection refused')
+        return real(self, *a, **k)
+    monkeypatch.setattr(mlflow.MlflowClient, 'log_batch', flaky)
+    r = run_main('train', shapes, *TINY, '--epochs', '2', '--out', tmp_path/'run', '--mlflow', uri)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path/'run'/'model.safetensors').is_file() and 'kept epoch' in r.stdout
+    assert r.stderr.count(f'MLflow tracking at {uri} stopped (ConnectionError: Connection refused)') == 1, r.stderr
+    assert 'upload_run' in r.stderr
+
 @pytest.fixture
 def server(tmp_path):
     port = free_port()

@@ -28,7 +28,7 @@ from .export import *
 from .runs import *
 from .lab import *
 
-# %% ../nbs/07_all.ipynb #afc4f0bc
+# %% ../nbs/07_all.ipynb #f606bd79
 from . import core, datasets, labels, images, cache, data, parallel, archs, train, recipes, tracking, persist, predict, interpret, evaluate, runtime, export, runs, lab
 _MODULES = (core, datasets, labels, images, cache, data, parallel, archs, train, recipes, tracking, persist, predict, interpret, evaluate, runtime, export, runs, lab)
 _HELPERS = {   # public in their modules, for code that builds on transferlab; not what a notebook calls
@@ -39,5 +39,6 @@ _HELPERS = {   # public in their modules, for code that builds on transferlab; n
     'world_size', 'barrier', 'broadcast_object', 'RankFailed', 'ShardedDL', 'GroupSyncBatchNorm', 'sync_batchnorm', 'unsync_batchnorm', 'launch_command',
     'load_weights_into', 'lite_to_timm', 'mnist_5k_source', 'predict_keeping_history', 'MAX_SIDE', 'run_dir', 'epoch_line', 'torchvision_names', 'DeviceMixedPrecision', 'EpochHistory', 'check_memory', 'input_size', 'simple_head', 'measure_formats',
     'IMBALANCE_RATIO', 'ResumeSafe', 'TensorBatches', 'check_lr', 'LRSuggestion', 'mlflow_module', 'check_model_meta', 'check_weights',
-    'RGBImageBlock', 'Deployable', 'export_meta', 'markdown_table', 'read_results', 'RunFailed'}
+    'RGBImageBlock', 'Deployable', 'export_meta', 'markdown_table', 'read_results', 'RunFailed',
+    'stage', 'stages', 'artifact_root', 'check_server', 'objective', 'logit_shift_scores'}
 __all__ = [n for m in _MODULES for n in m.__all__ if n not in _HELPERS]

@@ -33,8 +33,8 @@ class RGBImage(PILImage):
         if isinstance(fn, Image.Image) and not isinstance(fn, PILImage): return cls(to_rgb(ImageOps.exif_transpose(fn)))
         return super().create(fn, **kwargs)
 
-# %% ../nbs/02a_cache.ipynb #844abee1
-CACHE_VERSION = 1
+# %% ../nbs/02a_cache.ipynb #3938bc3f
+CACHE_VERSION = 2
 
 # %% ../nbs/02a_cache.ipynb #f3adab95
 def _pair(size) -> tuple:
@@ -69,21 +69,25 @@ def _real_paths(files:list) -> list:
         out.append(os.path.join(r, name))
     return out
 
-# %% ../nbs/02a_cache.ipynb #48becfbd
+# %% ../nbs/02a_cache.ipynb #a16c8baf
+def _crc(fn:str, pixels:np.ndarray) -> int:
+    "CRC-32 of a file's path and its pixels: pixels stored under another file's entry do not match."
+    return zlib.crc32(pixels, zlib.crc32(os.fsencode(fn)))
+
 def _stat(fn:str) -> list|None:
-    "[size, mtime] of `fn`, None if it is gone."
+    "[size, mtime, inode, ctime] of `fn`, None if it is gone (ctime: what a copy or `os.utime` cannot set back)."
     try: st = os.stat(fn)
     except OSError: return None
-    return [st.st_size, st.st_mtime_ns]
+    return [st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns]
 
-# %% ../nbs/02a_cache.ipynb #b3cf333b
+# %% ../nbs/02a_cache.ipynb #41e65968
 def _decode_rows(args) -> tuple:
     "Worker: decode consecutive files into rows `start`, ... of the pixel file; returns their stats (taken first), CRC-32s and errors."
     path, shape, start, files, presize = args
     stats = [_stat(f) for f in files]
     block, crcs, errors = np.zeros((len(files), *shape[1:]), np.uint8), [], []
     for row, f in zip(block, files):
-        try: row[:] = decode_presized(f, presize); crcs.append(zlib.crc32(row))
+        try: row[:] = decode_presized(f, presize); crcs.append(_crc(f, row))
         except (BadImageError, FileNotFoundError, OSError) as e: crcs.append(None); errors.append(str(e))
     mm = np.memmap(path, dtype=np.uint8, mode='r+', shape=shape)
     mm[start:start + len(files)] = block   # one write per block; the pages reach the file through the shared mapping
@@ -150,7 +154,7 @@ def _positions(order:list, files:list) -> np.ndarray:
     pos = dict(zip(order, range(len(order))))
     return np.fromiter((pos[f] for f in files), dtype=np.int64, count=len(files))
 
-# %% ../nbs/02a_cache.ipynb #db49c321
+# %% ../nbs/02a_cache.ipynb #2e9076dd
 @patch
 def _damaged(self:DecodedCache, d:dict, mm:np.ndarray) -> list:
     "Files whose pixels in `mm` no longer match their recorded CRC-32 (a damaged pixel file); checked once per process."
@@ -158,7 +162,7 @@ def _damaged(self:DecodedCache, d:dict, mm:np.ndarray) -> list:
     if key in _VERIFIED: return []
     rows = _positions(d['files'], self.files)
     px = np.asarray(mm)   # a plain array: no memmap wrapper per row
-    bad = [f for f, r in zip(self.files, rows) if zlib.crc32(px[r]) != d['crc32'][r]]
+    bad = [f for f, r in zip(self.files, rows) if _crc(f, px[r]) != d['crc32'][r]]
     if not bad: _VERIFIED.add(key)
     return bad
 
@@ -250,11 +254,15 @@ def _map(self:DecodedCache, d:dict, mm:np.ndarray=None):
     self.pixels = mm if mm is not None else np.memmap(self.folder/'pixels.u8', dtype=np.uint8, mode='r', shape=self.shape)
     self.rows = _positions(d['files'], self.files)
 
-# %% ../nbs/02a_cache.ipynb #91e08ae8
+# %% ../nbs/02a_cache.ipynb #242ceccc
 @patch
 def open(self:DecodedCache, verify:bool=True) -> DecodedCache:
     "Check the cache on disk, rebuild what is missing, changed or damaged, and map the pixels into memory."
     if not self._stale(self._read_index(say=False), verify, say=False): return self   # a good cache is only read: no lock, no write
+    try: self.folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OSError(e.errno, f"{e.strerror}: {e.filename}; the decoded cache needs a folder it can write: set TRANSFERLAB_HOME "
+                               "to one, or go without the cache (cache=False, --no-cache)") from None
     with FileLock(self.folder/'.lock', wait=True):   # one builder; the others wait, then find its work
         d = self._read_index()
         redo = self._stale(d, verify)

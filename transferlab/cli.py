@@ -8,22 +8,22 @@ Docs: https://transferlab.github.io/transferlab/cli.html.md"""
 __all__ = ['COMMANDS', 'command_parser', 'cli_train', 'cli_predict', 'cli_evaluate', 'cli_export', 'cli_serve', 'cli_lr_find',
            'cli_audit', 'cli_gradcam', 'cli_grid', 'cli_report', 'cli_demo', 'main']
 
-# %% ../nbs/06_cli.ipynb #304a8f25
+# %% ../nbs/06_cli.ipynb #6bad7529
 import argparse, contextlib, inspect, os, signal, sys, traceback, warnings
 from pathlib import Path
 from fastcore.meta import delegates
 import transferlab
-from .core import (ParamError, error_message, write_csv, PRECISIONS, MEMORY_FORMATS, SCHEDULES, RECIPES, IMBALANCE, AUG_NAMES,
+from .core import (ParamError, error_message, stages, write_csv, PRECISIONS, MEMORY_FORMATS, SCHEDULES, RECIPES, IMBALANCE, OBJECTIVES, AUG_NAMES,
                               LR_METHODS, ID_KINDS, EXPORT_FORMATS, CAM_METHODS)
 from .runs import source_learner, source_dls, train_run, _freeze_epochs
 
-# %% ../nbs/06_cli.ipynb #82809718
+# %% ../nbs/06_cli.ipynb #dc629c27
 METAVARS = dict(data='DATA', out='DIR', model='MODEL', csv='CSV', weights='FILE', plot='FILE', image='IMAGE', config='CONFIG', folder='DIR',
                 study='DIR', html='FILE', arch='ARCH', lr='LR', size='PX', bs='N', epochs='N', freeze_epochs='N', early_stop='N',
                 num_workers='N', num_it='N', top_k='K', n_per_class='N', budget_minutes='MIN', fn_col='COLUMN', label_col='COLUMN', valid_col='COLUMN',
                 delim='TEXT', suffix='TEXT', target='CLASS', layer='LAYER', by='COLUMN', thresh='P', alpha='A', processes='N',
                 valid_pct='FRACTION', min_per_class='N', max_aspect='RATIO', seed='N', top='N', host='HOST', port='PORT', table='CSV')
-CHOICES = dict(precision=PRECISIONS, memory_format=MEMORY_FORMATS, schedule=SCHEDULES, recipe=RECIPES, imbalance=IMBALANCE, aug=AUG_NAMES,
+CHOICES = dict(precision=PRECISIONS, memory_format=MEMORY_FORMATS, schedule=SCHEDULES, recipe=RECIPES, imbalance=IMBALANCE, metric=OBJECTIVES, aug=AUG_NAMES,
                method=LR_METHODS, ids=ID_KINDS, format=EXPORT_FORMATS)
 ALIASES = dict(num_workers=['--workers'], folder=['--dir'])
 OPTIONAL_VALUE = dict(mlflow=('default', 'URI'), ray=('local', 'ADDRESS'))   # options whose value may be left out: (value then, metavar)
@@ -71,38 +71,41 @@ def _epoch_line(total:int):
     from transferlab.recipes import epoch_line
     return lambda row: print(epoch_line(row, total), flush=True)
 
-# %% ../nbs/06_cli.ipynb #8a29dd03
+# %% ../nbs/06_cli.ipynb #ce950841
 def _summary(res, thresh, out:Path) -> str:
-    "The kept model's numbers (every one from the same epoch), where it is, and how the run ended."
-    m, kept = res.best, res.best_epoch
+    "The kept model's numbers (its epoch's, after the logit shift tuned for the metric asked for), where it is, and how the run ended."
+    a, kept = res.adjusted or {}, res.best_epoch
+    m = {**res.best, **(a['after'] if a.get('tau') else {})}
+    shift = f", logits shifted for {a['metric']} (tau {a['tau']:+.2f})" if a.get('tau') else ''
     what = '  '.join(f"{k} {m[k]:.4f}" for k in ('accuracy', 'accuracy_multi', 'f1_macro', 'f1_micro', 'valid_loss') if k in m)
     th = f", threshold {thresh:.2f}" if thresh is not None else ''
-    return (f"kept epoch {kept + 1} of {len(res.history)}: {what}{th}; {res.stopped} in {res.wall_seconds:.0f}s -> {out/'model.json'}"
+    return (f"kept epoch {kept + 1} of {len(res.history)}{shift}: {what}{th}; {res.stopped} in {res.wall_seconds:.0f}s -> {out/'model.json'}"
             + (f"\nreport: {out/'report.html'}" if (out/'report.html').exists() else ''))
 
-# %% ../nbs/06_cli.ipynb #c8c088cc
+# %% ../nbs/06_cli.ipynb #41530217
 @delegates(source_learner)
 def cli_train(data:str, # Image folder (one sub-folder per class, or train/ and valid/), or a label CSV
               out:str='runs/train', # Folder for the model, history.csv, result.json, report.html and (multi-label) thresholds.json
-              epochs:int=5, # Epochs of fine-tuning, after the probe (or frozen) epochs of --freeze-epochs
+              epochs:int=None, # Epochs of fine-tuning, after the probe (or frozen) epochs of --freeze-epochs (default 5; with --budget-minutes, as many as fit)
               freeze_epochs:int=None, # Probe (frozen) epochs first (default: 1 with pretrained weights, 0 from scratch)
               lr:str='auto', # Peak learning rate, or auto (one search)
               recipe:str='lpft', # lpft (probe, then fine-tune) or classic (frozen, then unfrozen epochs)
               schedule:str='one_cycle', # Learning-rate schedule
               early_stop:int=None, # Stop a phase after this many epochs without improvement
-              budget_minutes:float=None, # Stop cleanly after this many minutes
+              budget_minutes:float=None, # Minutes for the whole command: the epochs that fit are planned (unless --epochs), and it stops cleanly if time runs out
               resume:bool=False, # Continue the unfinished run in --out from its last finished epoch
               report:bool=True, # Also evaluate on the validation set and write report.html (curves, confusion, worst images)
               processes:int=1, # Train data-parallel in this many processes (one per GPU, or CPU cores); --bs stays the global batch
               mlflow:str=None, # Track the run in MLflow: alone, MLflow's default store (./mlflow.db); or a tracking URI
               frozen_stages:int=None, # Stages of the body kept fixed while fine-tuning (default: 2 from trained weights, else 0)
               freeze_bn:bool=None, # Keep BatchNorm statistics frozen while fine-tuning (default: with trained weights)
+              metric:str='auto', # What the run serves: accuracy, macro_f1 (rare classes count as much as common ones), or auto (their mean)
               **kwargs):
     "Fine-tune a CNN on DATA; write the model, log, result, report and (multi-label) tuned thresholds to --out."
     from transferlab.parallel import is_main
     fe = _freeze_epochs(freeze_epochs, kwargs)
     res, thresh = train_run(data, out, epochs, freeze_epochs, lr, recipe, schedule, early_stop, budget_minutes, resume, report, mlflow,
-                            _epoch_line(epochs + fe), frozen_stages, freeze_bn, **kwargs)
+                            _epoch_line(None if budget_minutes is not None else (5 if epochs is None else epochs) + fe), frozen_stages, freeze_bn, metric, **kwargs)
     if is_main(): print(_summary(res, thresh, Path(out).expanduser()))
     return res
 cli_train.interrupted = "finished epochs are checkpointed in --out/.incomplete; run the same command with --resume to continue"
@@ -197,19 +200,20 @@ def cli_export(model:str, # The folder `train` wrote, or its model.json
     print(f"{format} -> {path} (and {path.name}.json)")
     return path
 
-# %% ../nbs/06_cli.ipynb #36dff441
+# %% ../nbs/06_cli.ipynb #f7116cc9
 def cli_serve(model:str, # The folder `train` wrote, or its model.json
               host:str='127.0.0.1', # Interface to listen on (0.0.0.0: every interface; only on a network you trust)
               port:int=7860, # Port
               share:bool=False, # Also ask Gradio for a temporary public link (gradio.live)
               top_k:int=5, # Labels shown
+              max_upload_mb:float=20, # Refuse uploads larger than this (and images over transferlab.images.MAX_PIXELS), before decoding
              ):
     "Serve a trained model as a web app: drop an image, see the top labels and a Grad-CAM overlay."
     from transferlab.app import serve
     stem = _model_stem(model)
     print(f"serving {stem} on http://{host}:{port} ({'this machine only' if host in ('127.0.0.1', 'localhost') else 'every interface'}"
           f"; --share for a public link); Ctrl-C stops it", flush=True)
-    serve(stem, host=host, port=port, share=share, top_k=top_k)
+    serve(stem, host=host, port=port, share=share, top_k=top_k, max_upload_mb=max_upload_mb)
 cli_serve.interrupted = "stopped"
 
 # %% ../nbs/06_cli.ipynb #519f21bb
@@ -363,7 +367,7 @@ def _quiet(debug:bool, quiet_bars:bool):
         try: yield
         finally: defaults.callbacks = saved
 
-# %% ../nbs/06_cli.ipynb #8f2a6c14
+# %% ../nbs/06_cli.ipynb #2edcf13c
 def _run(name:str, args:dict, debug:bool) -> int:
     "Run command `name` with `args`: its exit code, with any failure said in one line."
     func, stopped = COMMANDS[name], {}
@@ -371,7 +375,7 @@ def _run(name:str, args:dict, debug:bool) -> int:
     def on_term(signum, frame): stopped['term'] = True; raise KeyboardInterrupt
     old = None if in_notebook else signal.signal(signal.SIGTERM, on_term)
     try:
-        with _quiet(debug, not sys.stdout.isatty()): func(**args)
+        with _quiet(debug, not sys.stdout.isatty()), stages(): func(**args)   # slow steps say themselves (`step:` lines)
         return 0
     except KeyboardInterrupt:
         print(f"transferlab {name}: {'stopped (SIGTERM)' if stopped else 'interrupted'}; {getattr(func, 'interrupted', 'nothing was written')}", file=sys.stderr)
