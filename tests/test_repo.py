@@ -5,7 +5,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 # Layers, lowest first: a module imports only from modules before it (labels -> data -> train -> interpret -> lab -> cli,
 # with their lettered parts); `all` re-exports everything below the command line.
-LAYERS = ['core', 'datasets', 'labels', 'images', 'cache', 'data', 'parallel', 'archs', 'train', 'recipes', 'tracking', 'persist', 'predict',
+LAYERS = ['core', 'datasets', 'labels', 'images', 'cache', 'data', 'parallel', 'archs', 'train', 'recipes', 'tracking', 'issues', 'persist', 'predict',
           'interpret', 'evaluate', 'runtime', 'export', 'app', 'runs', 'lab', 'all', 'cli']
 
 def _commands(text):

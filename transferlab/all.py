@@ -7,7 +7,7 @@ Docs: https://transferlab.github.io/transferlab/all.html.md"""
 # %% auto #0
 __all__ = []
 
-# %% ../nbs/07_all.ipynb #0d9d9d0d
+# %% ../nbs/07_all.ipynb #4b0ec0b8
 from .core import *
 from .datasets import *
 from .labels import *
@@ -19,6 +19,7 @@ from .archs import *
 from .train import *
 from .recipes import *
 from .tracking import *
+from .issues import *
 from .persist import *
 from .predict import *
 from .interpret import *
@@ -28,9 +29,9 @@ from .export import *
 from .runs import *
 from .lab import *
 
-# %% ../nbs/07_all.ipynb #f606bd79
-from . import core, datasets, labels, images, cache, data, parallel, archs, train, recipes, tracking, persist, predict, interpret, evaluate, runtime, export, runs, lab
-_MODULES = (core, datasets, labels, images, cache, data, parallel, archs, train, recipes, tracking, persist, predict, interpret, evaluate, runtime, export, runs, lab)
+# %% ../nbs/07_all.ipynb #e4e9953e
+from . import core, datasets, labels, images, cache, data, parallel, archs, train, recipes, tracking, issues, persist, predict, interpret, evaluate, runtime, export, runs, lab
+_MODULES = (core, datasets, labels, images, cache, data, parallel, archs, train, recipes, tracking, issues, persist, predict, interpret, evaluate, runtime, export, runs, lab)
 _HELPERS = {   # public in their modules, for code that builds on transferlab; not what a notebook calls
     'atomic_write', 'write_text', 'write_json', 'write_csv', 'read_csv', 'atomic_folder', 'publish', 'lower_is_better', 'best_position',
     'keyword', 'option', 'check_choice', 'check_number', 'root_cause', 'LockedError', 'FileLock', 'available_memory', 'human_bytes',
@@ -40,5 +41,6 @@ _HELPERS = {   # public in their modules, for code that builds on transferlab; n
     'load_weights_into', 'lite_to_timm', 'mnist_5k_source', 'predict_keeping_history', 'MAX_SIDE', 'run_dir', 'epoch_line', 'torchvision_names', 'DeviceMixedPrecision', 'EpochHistory', 'check_memory', 'input_size', 'simple_head', 'measure_formats',
     'IMBALANCE_RATIO', 'ResumeSafe', 'TensorBatches', 'check_lr', 'LRSuggestion', 'mlflow_module', 'check_model_meta', 'check_weights',
     'RGBImageBlock', 'Deployable', 'export_meta', 'markdown_table', 'read_results', 'RunFailed',
-    'stage', 'stages', 'artifact_root', 'check_server', 'objective', 'logit_shift_scores'}
+    'stage', 'stages', 'artifact_root', 'check_server', 'objective', 'logit_shift_scores', 'batch_seconds', 'planned_epochs', 'MAX_PLANNED_EPOCHS',
+    'pixel_hash', 'oos_probs', 'MAX_THUMB_DISTANCE', 'MAX_FEATURE_DISTANCE'}
 __all__ = [n for m in _MODULES for n in m.__all__ if n not in _HELPERS]

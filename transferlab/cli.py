@@ -6,7 +6,7 @@ Docs: https://transferlab.github.io/transferlab/cli.html.md"""
 
 # %% auto #0
 __all__ = ['COMMANDS', 'command_parser', 'cli_train', 'cli_predict', 'cli_evaluate', 'cli_export', 'cli_serve', 'cli_lr_find',
-           'cli_audit', 'cli_gradcam', 'cli_grid', 'cli_report', 'cli_demo', 'main']
+           'cli_audit', 'cli_label_issues', 'cli_gradcam', 'cli_grid', 'cli_report', 'cli_demo', 'main']
 
 # %% ../nbs/06_cli.ipynb #6bad7529
 import argparse, contextlib, inspect, os, signal, sys, traceback, warnings
@@ -82,7 +82,7 @@ def _summary(res, thresh, out:Path) -> str:
     return (f"kept epoch {kept + 1} of {len(res.history)}{shift}: {what}{th}; {res.stopped} in {res.wall_seconds:.0f}s -> {out/'model.json'}"
             + (f"\nreport: {out/'report.html'}" if (out/'report.html').exists() else ''))
 
-# %% ../nbs/06_cli.ipynb #41530217
+# %% ../nbs/06_cli.ipynb #8e80fd86
 @delegates(source_learner)
 def cli_train(data:str, # Image folder (one sub-folder per class, or train/ and valid/), or a label CSV
               out:str='runs/train', # Folder for the model, history.csv, result.json, report.html and (multi-label) thresholds.json
@@ -100,12 +100,14 @@ def cli_train(data:str, # Image folder (one sub-folder per class, or train/ and 
               frozen_stages:int=None, # Stages of the body kept fixed while fine-tuning (default: 2 from trained weights, else 0)
               freeze_bn:bool=None, # Keep BatchNorm statistics frozen while fine-tuning (default: with trained weights)
               metric:str='auto', # What the run serves: accuracy, macro_f1 (rare classes count as much as common ones), or auto (their mean)
+              drop_duplicates:bool=False, # First leave out all but one image of each group of exact or near copies (none straddling the split)
               **kwargs):
     "Fine-tune a CNN on DATA; write the model, log, result, report and (multi-label) tuned thresholds to --out."
     from transferlab.parallel import is_main
     fe = _freeze_epochs(freeze_epochs, kwargs)
     res, thresh = train_run(data, out, epochs, freeze_epochs, lr, recipe, schedule, early_stop, budget_minutes, resume, report, mlflow,
-                            _epoch_line(None if budget_minutes is not None else (5 if epochs is None else epochs) + fe), frozen_stages, freeze_bn, metric, **kwargs)
+                            _epoch_line(None if budget_minutes is not None else (5 if epochs is None else epochs) + fe), frozen_stages, freeze_bn, metric,
+                            drop_duplicates=drop_duplicates, **kwargs)
     if is_main(): print(_summary(res, thresh, Path(out).expanduser()))
     return res
 cli_train.interrupted = "finished epochs are checkpointed in --out/.incomplete; run the same command with --resume to continue"
@@ -235,22 +237,53 @@ def cli_lr_find(data:str, # Image folder (one sub-folder per class), or a label 
     print(f"suggested lr {lr:.2e} ({lr.note})" + (f" -> {plot}" if plot else ''))
     return lr
 
-# %% ../nbs/06_cli.ipynb #1f9d03a7
+# %% ../nbs/06_cli.ipynb #a4dda1ec
 @delegates(source_dls, but=['multi', 'size', 'bs', 'valid_pct', 'valid_col', 'aug', 'skip_bad', 'seed', 'num_workers', 'cache'])
 def cli_audit(data:str, # Image folder (one sub-folder per class), or a label CSV
               min_per_class:int=10, # Flag classes with fewer images
               max_aspect:float=3.0, # Flag images wider or taller than this ratio
               table:str=None, # Also write the per-file table to this CSV file
               strict:bool=False, # Exit with code 1 if any file is bad or missing
+              duplicates:bool=False, # Also find exact and near duplicates, and those that leak across the split (needs --out)
+              out:str=None, # Folder for duplicates.csv and report.html (with --duplicates)
               **kwargs): # One row per file (a DataFrame)
     "Check every image and label of DATA and print a summary of the problems found."
     from transferlab.data import audit
+    if duplicates and out is None: raise ValueError("--duplicates writes duplicates.csv and report.html: name their folder with --out DIR")
     csv = kwargs.pop('csv', None)
     info = audit(csv or data, img_dir=data if csv else None, min_per_class=min_per_class, max_aspect=max_aspect, **kwargs)
     if table is not None: write_csv(info, table); print(f"per-file table -> {table}")
     f = info.attrs['findings']
     if strict and (n := len(f['bad']) + len(f['missing'])): raise RuntimeError(f"{n} bad or missing file(s) in {data} (listed above)")
+    if duplicates: _duplicates(csv or data, Path(out).expanduser())
     return info
+
+def _duplicates(data:str, out:Path):
+    "Write duplicates.csv and its contact sheet for `data` into `out`, and say how many pairs and leaks."
+    from transferlab.issues import dataset_features, find_duplicates, contact_sheet
+    dups = find_duplicates(dataset_features(data))
+    write_csv(dups.drop(columns='group'), out/'duplicates.csv')
+    contact_sheet(dups, ['a', 'b'], ['kind', 'distance', 'leak'], out/'report.html', f"Duplicates in {data}")
+    print(f"{len(dups)} duplicate pair(s), {int(dups.leak.sum())} leak(s) -> {out/'duplicates.csv'}, {out/'report.html'}")
+
+# %% ../nbs/06_cli.ipynb #9ed06108
+def cli_label_issues(data:str, # Image folder (one sub-folder per class, or train/ and valid/), or a label CSV
+                     out:str='label-issues', # Folder for label_issues.csv and report.html
+                     arch:str='mobilenet_v2', # Pretrained model whose features are probed
+                     model:str=None, # A run folder `train` wrote: its features instead (a model trained on this data)
+                     folds:int=5, # Folds of the out-of-sample probes
+                     size:int=128, # Image size
+                     bs:int=64, # Batch size
+                    ):
+    "Rank the images whose label the data contradicts (k-fold probes, confident learning); write label_issues.csv and report.html."
+    from transferlab.issues import find_label_issues, contact_sheet
+    out = Path(out).expanduser()
+    found = find_label_issues(data, folds=folds, arch=arch, model=model, size=size, bs=bs)
+    write_csv(found, out/'label_issues.csv')
+    contact_sheet(found, ['path'], ['given', 'suggested', 'score'], out/'report.html', f"Label issues in {data}")
+    print(f"{len(found)} image(s) whose label looks wrong -> {out/'label_issues.csv'}, {out/'report.html'}")
+    return found
+cli_label_issues.metavars = dict(out='DIR', model='RUN')
 
 # %% ../nbs/06_cli.ipynb #4fa4ac0b
 def cli_gradcam(model:str, # The folder `train` wrote, or its model.json
@@ -341,9 +374,9 @@ def _versus(res, seconds:float, plain:dict):
     print(f"\n{'recipe':<14}{'accuracy':>10}{'macro-F1':>10}{'wall s':>9}")
     for name, r in (('plain fastai', plain), ('transferlab', ours)): print(f"{name:<14}{r['accuracy']:>10.4f}{r['f1_macro']:>10.4f}{r['seconds']:>9.0f}")
 
-# %% ../nbs/06_cli.ipynb #9d180b9e
+# %% ../nbs/06_cli.ipynb #ee0c5771
 COMMANDS = {'train': cli_train, 'evaluate': cli_evaluate, 'predict': cli_predict, 'export': cli_export, 'serve': cli_serve,
-            'lr-find': cli_lr_find, 'audit': cli_audit, 'gradcam': cli_gradcam, 'grid': cli_grid, 'report': cli_report, 'demo': cli_demo}
+            'lr-find': cli_lr_find, 'audit': cli_audit, 'label-issues': cli_label_issues, 'gradcam': cli_gradcam, 'grid': cli_grid, 'report': cli_report, 'demo': cli_demo}
 
 def _usage() -> str:
     width = max(map(len, COMMANDS))

@@ -88,13 +88,14 @@ def _python_strings():
 
 if 'pandas' in sys.modules: _python_strings()   # and every transferlab module that uses pandas calls it (importing pandas here would slow the CLI)
 
-# %% ../nbs/00_core.ipynb #a7a17108
+# %% ../nbs/00_core.ipynb #5afea539
 def _quiet_fastai():
-    "Import fastai once without torch's `torch.jit.script` FutureWarning; every other warning, and the filters, as they were."
-    if 'fastai.layers' in sys.modules: return
+    "Import fastai once without torch's `torch.jit.script` FutureWarning and pandas' news that an option fastai sets is deprecated; every other warning, and the filters, as they were."
+    if 'fastai.vision.all' in sys.modules: return
     import warnings
     with warnings.catch_warnings():
         warnings.filterwarnings('ignore', message='.*torch.jit.script.*', category=FutureWarning)
+        warnings.filterwarnings('ignore', message=".*'mode.chained_assignment' option is deprecated.*")   # (fastai.tabular.core sets it)
         import fastai.vision.all  # noqa: F401
 
 # %% ../nbs/00_core.ipynb #f5437e34

@@ -243,8 +243,14 @@ def _dataloaders(block:DataBlock, source, labels:list, bs:int, weighted:bool, nu
                                        "mark some rows in valid_col, hold out more (valid_pct), or add images"))
     return _fit_batch_size(dls, bs)
 
-# %% ../nbs/02b_data.ipynb #68b5de74
+# %% ../nbs/02b_data.ipynb #442d4cf3
 @delegates(DataBlock.dataloaders, but=['source', 'bs', 'num_workers'])
+def _excluded(files:list, exclude:list|None) -> list:
+    "`files` without those in `exclude` (compared as real paths)."
+    if not exclude: return files
+    gone = {os.path.realpath(f) for f in exclude}
+    return [f for f in files if os.path.realpath(f) not in gone]
+
 def folder_dls(path:str|Path, # Folder with one sub-folder of images per class
                valid_pct:float=0.2, # Fraction held out for validation (ignored with `valid_name`)
                valid_name:str=None, # Validation folder name, when `path` holds `train/` and `valid/`
@@ -258,12 +264,13 @@ def folder_dls(path:str|Path, # Folder with one sub-folder of images per class
                skip_bad:bool=False, # Decode every file first and leave out the bad ones (with a warning)
                num_workers:int=None, # DataLoader workers (default: `default_workers()`)
                cache:bool|str='auto', # Decode each image once into a `DecodedCache` ('auto': when it fits its budget)
+               exclude:list=None, # Files to leave out (e.g. the duplicates `transferlab.issues.duplicates_to_drop` names)
                **kwargs
               ) -> DataLoaders:
     "Single-label `DataLoaders` from an image folder, checking the folder and its files first."
     _check_loader_args(bs, num_workers)
     path, files = _check_folder(path, valid_name)
-    files = _drop_bad(files, skip_bad)
+    files = _excluded(_drop_bad(files, skip_bad), exclude)
     labels = _parent_labels(files)
     _check_classes(labels, path)
     block = folder_block(valid_pct=valid_pct, valid_name=valid_name, size=size, presize=presize, aug=aug, seed=seed,
@@ -360,7 +367,7 @@ def csv_block(items:pd.DataFrame, # A frame from `prepare_csv` (columns `path`, 
     return DataBlock(blocks=(image_block(items['path'].tolist(), ps, cache), target), get_x=ColReader('path'), get_y=ColReader('labels'),
                      splitter=splitter, item_tfms=Resize(ps), batch_tfms=batch_transforms(aug, size))
 
-# %% ../nbs/02b_data.ipynb #80033102
+# %% ../nbs/02b_data.ipynb #851ac650
 @delegates(DataBlock.dataloaders, but=['source', 'bs', 'num_workers'])
 def csv_dls(df_or_csv:str|Path|pd.DataFrame, # CSV file or DataFrame, one row per image
             img_dir:str|Path=None, # Folder of the images (see `prepare_csv`)
@@ -383,12 +390,14 @@ def csv_dls(df_or_csv:str|Path|pd.DataFrame, # CSV file or DataFrame, one row pe
             skip_bad:bool=False, # Leave out unlabeled rows and bad files (with a warning)
             num_workers:int=None, # DataLoader workers (default: `default_workers()`)
             cache:bool|str='auto', # Decode each image once into a `DecodedCache` ('auto': when it fits its budget)
+            exclude:list=None, # Image files to leave out (e.g. the duplicates `transferlab.issues.duplicates_to_drop` names)
             **kwargs
            ) -> DataLoaders:
     "Single- or multi-label `DataLoaders` from a label CSV (or DataFrame) in one call."
     _check_loader_args(bs, num_workers)
     items = prepare_csv(df_or_csv, img_dir, fn_col=fn_col, label_col=label_col, delim=delim, suffix=suffix,
                         label_cols=label_cols, multi=multi, tag_grouper=tag_grouper, valid_col=valid_col, skip_bad=skip_bad)
+    if exclude: items = items[items['path'].isin(_excluded(items['path'].tolist(), exclude))].reset_index(drop=True)
     src = df_or_csv if not isinstance(df_or_csv, pd.DataFrame) else 'the DataFrame'
     if len(items) == 0: raise ValueError(f"{src}: no usable rows")
     if not any(isinstance(l, list) for l in items['labels']): _check_classes(items['labels'].tolist(), src)

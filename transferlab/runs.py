@@ -20,7 +20,7 @@ def _valid_folder(p:Path) -> str|None:
     if not (p/'train').is_dir(): return None
     return next((n for n in ('valid', 'val', 'validation') if (p/n).is_dir()), None)
 
-# %% ../nbs/04e_runs.ipynb #1e490752
+# %% ../nbs/04e_runs.ipynb #86aa1a48
 def source_dls(data:str|Path, # Image folder (one sub-folder per class, or train/ and valid/ sub-folders), or a label CSV
                csv:str|Path=None, # Label CSV whose file names are relative to `data` (then `data` is the image folder)
                fn_col:str='ImageID', # CSV column of file names
@@ -37,13 +37,14 @@ def source_dls(data:str|Path, # Image folder (one sub-folder per class, or train
                seed:int=42, # Seed of the split
                num_workers:int=None, # DataLoader workers (default: none on 1-2 cores)
                cache:bool=True, # Decode every image once into transferlab's cache (when it fits its disk budget)
+               exclude:list=None, # Image files to leave out (what `train --drop-duplicates` finds)
               ):
     "fastai `DataLoaders` for an image folder or a label CSV."
     from transferlab.data import folder_dls, csv_dls, default_workers
     check_number('size', size, 16); check_number('valid_pct', valid_pct, 0, 1, low_open=True, kind=float)
     if not isinstance(delim, str) or not delim: raise ParamError('delim', delim, "must be a non-empty separator, e.g. ' ', ',' or '|'")
     p = Path(data).expanduser()
-    kw = dict(size=size, bs=bs, valid_pct=valid_pct, aug=aug, seed=seed, skip_bad=skip_bad, cache='auto' if cache else False,
+    kw = dict(size=size, bs=bs, valid_pct=valid_pct, aug=aug, seed=seed, skip_bad=skip_bad, cache='auto' if cache else False, exclude=exclude,
               num_workers=default_workers() if num_workers is None else num_workers)
     csv_kw = dict(fn_col=fn_col, label_col=label_col, delim=delim, suffix=suffix, multi=True if multi else None, valid_col=valid_col)
     if csv is not None: return csv_dls(csv, img_dir=p, **csv_kw, **kw)
@@ -53,8 +54,8 @@ def source_dls(data:str|Path, # Image folder (one sub-folder per class, or train
     if p.is_dir(): return folder_dls(p, valid_name=_valid_folder(p), **kw)
     raise FileNotFoundError(f"{p}: no such folder or CSV file; pass an image folder (one sub-folder per class) or a label CSV")
 
-# %% ../nbs/04e_runs.ipynb #09069285
-@delegates(source_dls)
+# %% ../nbs/04e_runs.ipynb #abd812f5
+@delegates(source_dls, but=['exclude'])   # (`train_run` passes it with --drop-duplicates; not an option of its own)
 def source_learner(data:str|Path, # Image folder or label CSV (see `source_dls`)
                    arch:str='resnet34', # torchvision model name (or timm, if installed)
                    pretrained:bool=True, # Start from ImageNet weights (downloaded once, or found on disk)
@@ -230,6 +231,15 @@ def _keep(learn, res, stage:Path, settings:dict, report:bool) -> dict:
     drop_checkpoints(learn)   # the model is saved: a finished run is not resumed, and its best epoch is the model
     return extra
 
+# %% ../nbs/04e_runs.ipynb #21509816
+def _copies(data, kwargs:dict) -> list:
+    "The duplicate images of `data` to leave out (one kept per group, none straddling the split), said in one line."
+    from transferlab.issues import dataset_features, find_duplicates, duplicates_to_drop
+    feats = dataset_features(data, bs=kwargs.get('bs', 64))
+    drop = duplicates_to_drop(find_duplicates(feats), feats)
+    print(f"--drop-duplicates: leaving out {len(drop)} copies of other images", flush=True)
+    return drop
+
 # %% ../nbs/04e_runs.ipynb #e316b72c
 def _freeze_epochs(freeze_epochs, kwargs:dict) -> int:
     "`freeze_epochs`, or its default: one probe epoch when starting from trained weights, none from scratch."
@@ -242,7 +252,7 @@ def _both(tracked, on_epoch):
         if on_epoch is not None: on_epoch(row)
     return log
 
-# %% ../nbs/04e_runs.ipynb #1c6fa530
+# %% ../nbs/04e_runs.ipynb #d02a3590
 @delegates(source_learner)
 def train_run(data:str|Path, # Image folder (one sub-folder per class), or a label CSV
               out:str|Path='runs/train', # Folder for the model, history.csv, result.json, the report and (multi-label) thresholds.json
@@ -260,6 +270,7 @@ def train_run(data:str|Path, # Image folder (one sub-folder per class), or a lab
               frozen_stages:int=None, # Stages kept fixed while fine-tuning (default: 2 from trained weights, else 0)
               freeze_bn:bool=None, # Keep BatchNorm statistics frozen while fine-tuning (default: with trained weights)
               metric:str='auto', # What the run serves: 'accuracy', 'macro_f1', or 'auto' (their mean); see `Learner.fit_transfer`
+              drop_duplicates:bool=False, # Leave out all but one image of each group of copies first (see `transferlab.issues`)
               **kwargs) -> tuple: # (`TrainResult`, the multi-label threshold or None)
     "Train on `data` into the folder `out`: the recipe, then the kept model, its thresholds and report, written whole or not at all."
     from transferlab.recipes import check_recipe
@@ -273,6 +284,7 @@ def train_run(data:str|Path, # Image folder (one sub-folder per class), or a lab
                     early_stop=early_stop, budget_minutes=budget_minutes, resume=resume, processes=world_size(),
                     **{k: str(v) if isinstance(v, Path) else v for k, v in kwargs.items()})
     with _tracking(_tracked(mlflow, out, settings)) as tracked, _run_folder(out, resume) as staging:
+        if drop_duplicates: kwargs['exclude'] = main_only(_copies, data, kwargs)
         learn = source_learner(data, **kwargs)
         learn.path = staging
         left = None if budget_minutes is None else max(0., budget_minutes - (time.perf_counter() - t0)/60)   # the budget is for the whole command
