@@ -2,7 +2,7 @@
 """Label issues and duplicates found in real photos with planted mistakes, and what dropping them is worth.
 
 Fashion-MNIST photos (Debian's `dataset-fashion-mnist`), a fraction of the training labels moved to
-another class at random, and copies planted (exact, re-encoded, resized, cropped by 4%, brightened by
+another class at random, and copies planted (exact, re-encoded, resized, cropped by 3%, brightened by
 10%; half of them across the split). For each fraction it prints the precision and recall of
 `find_label_issues` (MobileNetV2 ImageNet features, 5-fold probes, cleanlab) against the moved files,
 the recall of `find_duplicates` on the planted copies and whether each cross-split copy was called a

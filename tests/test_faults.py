@@ -231,6 +231,7 @@ def test_two_trains_into_one_folder_and_sigterm(run_main, shapes, tmp_path):
     assert r.returncode == 0, r.stderr
     assert pd.read_csv(out/'history.csv').epoch.tolist() == list(range(10)) and 1 <= done < 10
 
+@pytest.mark.slow   # (nbs/00_core checks the cause it names in the quick tier)
 def test_read_only_home_is_named(run_main, shapes, tmp_path, monkeypatch):
     "A read-only TRANSFERLAB_HOME: the system's words and the two ways out, not pathlib's 'No such file or directory'; --no-cache trains."
     home, real = tmp_path/'ro-home', os.mkdir

@@ -12,10 +12,10 @@ pytestmark = pytest.mark.slow   # features of a pretrained model for a few hundr
 
 @pytest.fixture(scope='module')
 def planted(tmp_path_factory):
-    "Fashion-MNIST photos (40 per class) with 5% of the training labels moved to another class and two copies across the split."
+    "Fashion-MNIST photos (25 per class) with 5% of the training labels moved to another class and two copies across the split."
     from transferlab.datasets import fashion_mnist
     d = tmp_path_factory.mktemp('issues')/'photos'
-    shutil.copytree(fashion_mnist(n_per_class=40, size=64), d)
+    shutil.copytree(fashion_mnist(n_per_class=25, size=64), d)
     rng, moved = np.random.default_rng(1), set()
     classes = sorted(p.name for p in (d/'train').iterdir())
     files = sorted((d/'train').rglob('*.jpg'))

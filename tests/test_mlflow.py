@@ -58,12 +58,14 @@ def test_failed_train_is_marked_failed(run_main, shapes, tmp_path):
 def free_port():
     with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
 
+@pytest.mark.slow   # (nbs/03e_tracking checks `check_server` in the quick tier)
 def test_tracking_server_down_fails_fast_with_one_line(run_main, shapes, tmp_path):
     url = f'http://127.0.0.1:{free_port()}'   # nobody listens there
     r = run_main('train', shapes, *TINY, '--out', tmp_path/'run', '--mlflow', url)
     assert r.returncode == 1 and f'MLflow tracking server {url} does not answer' in r.stderr.splitlines()[-1], r.stderr
     assert not (tmp_path/'run').exists()
 
+@pytest.mark.slow   # (nbs/03e_tracking checks a lost store in the quick tier)
 def test_tracking_lost_mid_run_keeps_training(run_main, shapes, tmp_path, monkeypatch):
     uri, calls = f"sqlite:///{tmp_path/'m.db'}", []
     real = mlflow.MlflowClient.log_batch

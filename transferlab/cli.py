@@ -166,8 +166,8 @@ def cli_predict(model:str, # The folder `train` wrote, its model.json, or an exp
     return df
 cli_predict.metavars = dict(out='CSV')
 
-# %% ../nbs/06_cli.ipynb #0f199661
-@delegates(source_dls, but=['multi', 'size', 'bs', 'valid_pct', 'valid_col', 'aug', 'skip_bad', 'seed', 'num_workers', 'cache'])
+# %% ../nbs/06_cli.ipynb #99fc6599
+@delegates(source_dls, but=['multi', 'size', 'bs', 'valid_pct', 'valid_col', 'aug', 'skip_bad', 'seed', 'num_workers', 'cache', 'exclude'])
 def cli_evaluate(model:str, # The folder `train` wrote, or its model.json
                  data:str, # Labelled image folder (one sub-folder per class), or a label CSV
                  out:str='runs/evaluate', # Folder for metrics.json, per_class.csv, the plots and report.html
@@ -237,8 +237,8 @@ def cli_lr_find(data:str, # Image folder (one sub-folder per class), or a label 
     print(f"suggested lr {lr:.2e} ({lr.note})" + (f" -> {plot}" if plot else ''))
     return lr
 
-# %% ../nbs/06_cli.ipynb #a4dda1ec
-@delegates(source_dls, but=['multi', 'size', 'bs', 'valid_pct', 'valid_col', 'aug', 'skip_bad', 'seed', 'num_workers', 'cache'])
+# %% ../nbs/06_cli.ipynb #d001f8a8
+@delegates(source_dls, but=['multi', 'size', 'bs', 'valid_pct', 'valid_col', 'aug', 'skip_bad', 'seed', 'num_workers', 'cache', 'exclude'])
 def cli_audit(data:str, # Image folder (one sub-folder per class), or a label CSV
               min_per_class:int=10, # Flag classes with fewer images
               max_aspect:float=3.0, # Flag images wider or taller than this ratio
