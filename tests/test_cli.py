@@ -98,6 +98,7 @@ def test_predict_writes_kaggle_csv(run_main, trained, shapes, tmp_path):
     assert r.returncode == 0, r.stderr
     assert pd.read_csv(tmp_path/'all.csv').shape == (50, 2)
 
+@pytest.mark.slow
 def test_lr_find_prints_and_plots(run_main, shapes, tmp_path):
     r = run_main('lr-find', shapes, *TINY[:-2], '--num-it', '20', '--plot', tmp_path/'lr.png')
     assert r.returncode == 0, r.stderr

@@ -18,6 +18,7 @@ def _images_loaded(exe, html:Path) -> tuple:
         b.close()
     return n, ok
 
+@pytest.mark.slow
 def test_evaluate_reproduces_train_and_reports_open(run_main, tmp_path):
     from transferlab.datasets import shapes_folder
     shapes = shapes_folder(tmp_path/'shapes', n_per_class=16, size=40)

@@ -14,6 +14,7 @@ from conftest import TINY, SLOW_BATCHES, one_line, inject, copy_of
 
 # --- lost work: a failed run never destroys the model a folder holds ---
 
+@pytest.mark.slow
 def test_failed_train_keeps_the_previous_model(run_main, trained, shapes, tmp_path, monkeypatch):
     "Fail a second run into a trained folder three ways; the first model still loads and predicts."
     out = copy_of(trained.out, tmp_path/'run')
@@ -89,6 +90,7 @@ def test_one_class_is_refused(run_main, shapes, tmp_path):
     flat = tmp_path/'flat'; shutil.copytree(shapes/'star', flat)     # images straight in DATA
     assert 'found 1 class (flat)' in one_line(run_main('train', flat, *TINY, '--out', tmp_path/'o'))
 
+@pytest.mark.slow
 def test_lr_find_corrupt_image_and_bad_numbers(run_main, shapes, tmp_path):
     bad = copy_of(shapes, tmp_path/'bad')
     for f in (bad/'star').iterdir(): f.write_bytes(f.read_bytes()[:300])

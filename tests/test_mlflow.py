@@ -34,6 +34,7 @@ def check_train_run(uri:str, out:Path):
     local = Path(c.download_artifacts(run.info.run_id, 'model.safetensors', str(out.parent/'download')))
     assert local.read_bytes() == (out/'model.safetensors').read_bytes()
 
+@pytest.mark.slow
 def test_train_default_store_and_file_store(run_main, shapes, tmp_path, monkeypatch):
     monkeypatch.delenv('MLFLOW_TRACKING_URI', raising=False); monkeypatch.delenv('MLFLOW_ALLOW_FILE_STORE', raising=False)
     monkeypatch.chdir(tmp_path)

@@ -1,11 +1,12 @@
 "Checks on the project itself: the README's commands are what CI runs, and the package matches the notebooks."
 import re, subprocess, sys
+import pytest
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 # Layers, lowest first: a module imports only from modules before it (labels -> data -> train -> interpret -> lab -> cli,
 # with their lettered parts); `all` re-exports everything below the command line.
-LAYERS = ['core', 'datasets', 'labels', 'images', 'cache', 'data', 'parallel', 'archs', 'train', 'recipes', 'tracking', 'issues', 'persist', 'predict',
+LAYERS = ['core', 'datasets', 'labels', 'images', 'cache', 'data', 'parallel', 'archs', 'train', 'recipes', 'tracking', 'persist', 'predict', 'issues',
           'interpret', 'evaluate', 'runtime', 'export', 'app', 'runs', 'lab', 'all', 'cli']
 
 def _commands(text):
@@ -71,6 +72,7 @@ def test_layers_only_import_downward():
         for dep in imported - {mod.stem}:   # a module may name itself (what a spawned process imports)
             assert order.index(dep) < order.index(mod.stem), f"transferlab.{mod.stem} imports transferlab.{dep} (a higher layer)"
 
+@pytest.mark.slow
 def test_importing_changes_no_warning_filter():
     "Importing any transferlab module (after torch and fastai, which have their own) leaves `warnings.filters` as it was."
     code = ("import warnings, importlib, torch, fastai.vision.all\n"
@@ -80,6 +82,7 @@ def test_importing_changes_no_warning_filter():
     r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
     assert r.stdout.strip() == 'True', r.stdout + r.stderr[-2000:]
 
+@pytest.mark.slow
 def test_importing_prints_nothing():
     """Importing every transferlab module first, as a notebook does, prints no warning under Python's default filters, as in Jupyter (torch's `torch.jit.script` one included),
     and the torch-free runtime does not import torch."""

@@ -231,7 +231,7 @@ def class_prior(dls:DataLoaders) -> torch.Tensor:
     counts = torch.bincount(torch.tensor([int(y) for y in _targets(dls.train_ds)]), minlength=len(dls.vocab)).float()
     return counts/counts.sum()
 
-# %% ../nbs/03b_recipes.ipynb #d1358da4
+# %% ../nbs/03b_recipes.ipynb #c4f2c600
 def _acc_f1(pred:np.ndarray, targ:np.ndarray, k:int) -> tuple:
     "(accuracy, macro-F1 over the classes present in `targ` or `pred`) of integer predictions."
     tp = np.bincount(targ[pred == targ], minlength=k).astype(float)
@@ -247,9 +247,10 @@ def objective(accuracy:float, f1_macro:float, metric:str='auto') -> float:
 def logit_shift_scores(probs, # Predicted probabilities, (n_items, n_classes)
                        targs, # True class indices
                        prior, # Class shares in the training set
-                       taus=np.arange(-1.5, 1.51, 0.25), # Shift strengths to score
+                       taus:list=None, # Shift strengths to score (default: -1.5 to 1.5 by 0.25)
                       ) -> pd.DataFrame: # One row per tau: tau, accuracy, f1_macro
     "Accuracy and macro-F1 of the argmax of `log(probs) + tau*log(prior)` for each `tau`."
+    taus = np.arange(-1.5, 1.51, 0.25) if taus is None else taus
     logp = np.log(np.clip(_as_np(probs).astype(np.float64), 1e-12, None))
     logprior, targ, k = np.log(np.clip(_as_np(prior).astype(np.float64), 1e-12, None)), _as_np(targs).astype(int), logp.shape[1]
     rows = [(float(t), *_acc_f1((logp + t*logprior).argmax(1), targ, k)) for t in taus]
