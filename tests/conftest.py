@@ -4,7 +4,7 @@ process starts one (`cli`): signals, kills, process groups, the wheel, servers a
 
 `shapes` and `trained` are built once per test process and shared by every test that only reads them; a test that
 changes a folder works on `copy_of` it."""
-import contextlib, io, os, shutil, subprocess, sys, textwrap, types
+import contextlib, io, os, shutil, signal, subprocess, sys, textwrap, types
 from pathlib import Path
 import pytest
 
@@ -40,14 +40,24 @@ def main_in_process(*args):
 @pytest.fixture(scope='session')
 def run_main(): return main_in_process
 
+def run_process(args, timeout:float=600, **kw) -> subprocess.CompletedProcess:
+    """`subprocess.run(args, capture_output=True, text=True)` in a process group of its own: past `timeout` the whole
+    group is killed (a child's children too, which would otherwise hold its pipes open and hang the test)."""
+    p = subprocess.Popen([str(a) for a in args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True, **kw)
+    try: out, err = p.communicate(timeout=timeout)
+    except BaseException:   # the timeout, or pytest-timeout's interruption
+        with contextlib.suppress(ProcessLookupError): os.killpg(p.pid, signal.SIGKILL)
+        out, err = p.communicate()
+        raise AssertionError(f"{' '.join(map(str, args))} ran past {timeout} s and was killed; it printed:\n{out[-2000:]}\n{err[-2000:]}") from None
+    return subprocess.CompletedProcess(p.args, p.returncode, out, err)
+
 @pytest.fixture(scope='session')
 def cli():
     "The installed `transferlab` console script (next to this Python), run as a subprocess."
     exe = Path(sys.executable).parent/'transferlab'
     if not exe.exists(): exe = shutil.which('transferlab')
     assert exe, "the transferlab console script is not installed; run the README's install command"
-    def run(*args, timeout=600, **kw):
-        return subprocess.run([str(exe), *map(str, args)], capture_output=True, text=True, timeout=timeout, **kw)
+    def run(*args, timeout=600, **kw): return run_process([exe, *args], timeout, **kw)
     return run
 
 @pytest.fixture(scope='session')

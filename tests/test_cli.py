@@ -4,7 +4,7 @@ import json, signal, subprocess, sys, time
 from pathlib import Path
 import pandas as pd
 import pytest
-from conftest import TINY, SLOW_BATCHES, one_line, copy_of, inject, interruptible
+from conftest import TINY, SLOW_BATCHES, one_line, copy_of, inject, interruptible, run_process
 
 RUN_FILES = ['calibration.png', 'confusion.png', 'confusion_normalized.png', 'curves.png', 'gradcam.png', 'history.csv', 'metrics.json', 'model.json', 'model.safetensors',
              'per_class.csv', 'pr_curves.png', 'report.html', 'result.json', 'top_losses.png']
@@ -252,7 +252,7 @@ def test_readme_demo_command(tmp_path):
     "The README's demo command as written (`make demo`, here told where to write): real photos, ImageNet weights, >= 80% accuracy."
     from test_repo import readme_setup, ROOT
     demo, _ = readme_setup()
-    r = subprocess.run(demo.split() + [f"DEMO_ARGS=--out {tmp_path/'demo'}"], cwd=ROOT, capture_output=True, text=True, timeout=900)
+    r = run_process(demo.split() + [f"DEMO_ARGS=--out {tmp_path/'demo'}"], 900, cwd=ROOT)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     out, lines = tmp_path/'demo', [l for l in r.stdout.splitlines() if not l.startswith(('.venv/bin/transferlab', 'make'))]
     m = json.loads((out/'metrics.json').read_text())

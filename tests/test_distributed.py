@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import inject, one_line
+from conftest import inject, one_line, run_process
 
 pytest.importorskip('accelerate')
 pytestmark = pytest.mark.slow   # real process groups: the full suite runs them, the quick tier does not
@@ -130,9 +130,9 @@ def test_under_torchrun(run_main, shapes, tmp_path):
     "The same command under a launcher of the user's own (torchrun, as a multi-node job would start it): it joins the launcher's processes."
     one = run_main('train', shapes, *SAME, '--epochs', '1', '--out', tmp_path/'one')
     assert one.returncode == 0, one.stderr
-    r = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nnodes', '1', '--nproc-per-node', '2', '--master-addr', '127.0.0.1',
-                        '--master-port', str(_port()), '-m', 'transferlab.cli', 'train', str(shapes), *SAME, '--epochs', '1', '--out', str(tmp_path/'tr')],
-                       capture_output=True, text=True, timeout=600, env={**os.environ, 'OMP_NUM_THREADS': '1', 'GLOO_SOCKET_IFNAME': 'lo'})
+    r = run_process([sys.executable, '-m', 'torch.distributed.run', '--nnodes', '1', '--nproc-per-node', '2', '--master-addr', '127.0.0.1',
+                     '--master-port', _port(), '-m', 'transferlab.cli', 'train', shapes, *SAME, '--epochs', '1', '--out', tmp_path/'tr'],
+                    600, env={**os.environ, 'OMP_NUM_THREADS': '1', 'GLOO_SOCKET_IFNAME': 'lo'})
     assert r.returncode == 0, r.stderr[-3000:]
     assert r.stdout.count('epoch 1/1') == 1, r.stdout   # rank 0 prints, once
     w1, w2 = weights(tmp_path/'one'), weights(tmp_path/'tr')

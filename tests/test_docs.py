@@ -5,7 +5,7 @@ every sidebar link must resolve, and every public function and class must be doc
 Screenshots of the index and the interpret page are saved under `artifacts/screenshots/` for review.
 Skipped, loudly, only when Chromium is not installed (`.ci/run` installs Debian's `chromium`).
 """
-import functools, http.server, importlib, inspect, re, subprocess, sys, threading, warnings
+import functools, http.server, importlib, inspect, re, sys, threading, warnings
 from pathlib import Path
 import pytest
 
@@ -16,7 +16,7 @@ MODULES = [p.stem for p in sorted((ROOT/'transferlab').glob('*.py')) if not p.na
 CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
                   '--disable-component-update', '--disable-sync', '--disable-default-apps', '--disable-extensions']
 
-from conftest import chromium as _chromium
+from conftest import chromium as _chromium, run_process
 
 pytestmark = pytest.mark.slow   # builds the whole site: the full suite runs it, the quick tier does not
 
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow   # builds the whole site: the full suite runs it,
 def site(tmp_path_factory):
     "Build the site with the documented command, into a temporary folder."
     out = tmp_path_factory.mktemp('docs')/'_site'
-    r = subprocess.run([sys.executable, str(ROOT/'tools'/'build_docs.py'), '--out', str(out)], capture_output=True, text=True, cwd=ROOT, timeout=1200)
+    r = run_process([sys.executable, ROOT/'tools'/'build_docs.py', '--out', out], 600, cwd=ROOT)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     return out
 

@@ -1,7 +1,7 @@
 """MLflow tracking from the command line, read back with MLflow's own client: against a local store (MLflow's
 default, a SQLite file in the working directory, and the older `file:` store) and against a real `mlflow
 server` started here on 127.0.0.1."""
-import json, socket, subprocess, sys, time, urllib.request
+import json, os, signal, socket, subprocess, sys, time, urllib.request
 from pathlib import Path
 import pandas as pd
 import pytest
@@ -85,21 +85,23 @@ def test_tracking_lost_mid_run_keeps_training(run_main, shapes, tmp_path, monkey
 def server(tmp_path):
     port = free_port()
     exe = Path(sys.executable).parent/'mlflow'
+    log = open(tmp_path/'server.log', 'w')   # a file, not a pipe: a server whose unread pipe fills up stops answering
     proc = subprocess.Popen([str(exe), 'server', '--host', '127.0.0.1', '--port', str(port), '--workers', '1',
                              '--backend-store-uri', f"sqlite:///{tmp_path/'server.db'}", '--artifacts-destination', str(tmp_path/'artifacts')],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url, t0 = f'http://127.0.0.1:{port}', time.time()
     while True:
         try:
             if urllib.request.urlopen(url + '/health', timeout=2).status == 200: break
         except OSError: pass
-        assert proc.poll() is None, proc.stderr.read()
+        assert proc.poll() is None, (tmp_path/'server.log').read_text()[-3000:]
         assert time.time() - t0 < 120, "mlflow server did not start"
         time.sleep(0.5)
     yield url
-    proc.terminate()
+    os.killpg(proc.pid, signal.SIGTERM)   # the server and its workers
     try: proc.wait(timeout=20)
-    except subprocess.TimeoutExpired: proc.kill()
+    except subprocess.TimeoutExpired: os.killpg(proc.pid, signal.SIGKILL); proc.wait()
+    log.close()
 
 @pytest.mark.slow
 def test_grid_on_a_tracking_server(run_main, shapes, tmp_path, server):

@@ -4,6 +4,7 @@ again) but not its editable install of transferlab, so what runs is the wheel's 
 import subprocess, sys, sysconfig, zipfile
 from pathlib import Path
 import pytest
+from conftest import run_process
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,7 +28,7 @@ def test_wheel_installs_and_runs_the_demo(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     where = subprocess.run([str(py), '-c', 'import transferlab; print(transferlab.__file__)'], capture_output=True, text=True, cwd=tmp_path)
     assert where.stdout.strip().startswith(str(site)), where.stdout + where.stderr   # the wheel's code, not the checkout's
-    demo = subprocess.run([str(py), '-c', 'import sys; from transferlab.cli import main; sys.exit(main(sys.argv[1:]))', 'demo', '--data', 'shapes', '--epochs', '1', '--n-per-class', '10', '--size', '32', '--bs', '16',
-                           '--out', str(tmp_path/'demo')], capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    demo = run_process([py, '-c', 'import sys; from transferlab.cli import main; sys.exit(main(sys.argv[1:]))', 'demo', '--data', 'shapes', '--epochs', '1', '--n-per-class', '10', '--size', '32', '--bs', '16',
+                        '--out', tmp_path/'demo'], 600, cwd=tmp_path)
     assert demo.returncode == 0, demo.stderr[-2000:]
     assert (tmp_path/'demo'/'metrics.json').exists()

@@ -218,12 +218,12 @@ def cli_serve(model:str, # The folder `train` wrote, or its model.json
     serve(stem, host=host, port=port, share=share, top_k=top_k, max_upload_mb=max_upload_mb)
 cli_serve.interrupted = "stopped"
 
-# %% ../nbs/06_cli.ipynb #519f21bb
+# %% ../nbs/06_cli.ipynb #791944b2
 @delegates(source_learner)
 def cli_lr_find(data:str, # Image folder (one sub-folder per class), or a label CSV
                 plot:str=None, # Save the loss-vs-learning-rate plot here (.png, .jpg, .svg, .pdf)
                 method:str='valley', # fastai's suggestion rule
-                num_it:int=100, # Mini-batches to try (at least 10)
+                num_it:int=None, # Mini-batches to try, at least 10 (default: three passes over the training set, 30 to 100)
                 **kwargs) -> float: # The suggested learning rate
     "Run fastai's learning-rate finder on DATA and print (and plot) the suggested learning rate."
     import tempfile

@@ -322,12 +322,13 @@ def _collect_logs(logs:Path, processes:int):
     for r in range(processes):
         for f in sorted(logs.rglob(f'attempt_*/{r}/stderr.log')): shutil.copyfile(f, logs/f'rank{r}.err')
 
-# %% ../nbs/02c_parallel.ipynb #4e8b1d07
+# %% ../nbs/02c_parallel.ipynb #33b42166
 def _rank_failure(err, processes:int, logs:Path, prefix:str) -> str:
     "One line for a failed multi-process command: the failing rank's own error line, or which rank failed and how."
     import signal as sig
-    fails = sorted(err.failures.items(), key=lambda kv: (kv[1].exitcode >= 0 or kv[1].exitcode == -sig.SIGTERM, kv[0]))
-    rank, f = fails[0]   # a rank killed by a signal (other than the launcher's own SIGTERM) first, then the lowest rank
+    def first(kv): return (kv[1].exitcode >= 0 or kv[1].exitcode == -sig.SIGTERM, getattr(kv[1], 'timestamp', 0), kv[0])
+    rank, f = min(err.failures.items(), key=first)   # a rank killed by a signal (not the launcher's SIGTERM), the earliest, the lowest
+    # (the launcher kills a rank that ignores its SIGTERM with SIGKILL 30 s later: that rank's failure is the later one)
     if f.exitcode < 0: return f"rank {rank} of {processes} was killed by {sig.Signals(-f.exitcode).name}"
     files = [logs/f'rank{r}.err' for r in (rank, 0) if (logs/f'rank{r}.err').is_file()]
     said = [l for p in files for l in p.read_text(errors='replace').splitlines() if l.startswith(prefix)]

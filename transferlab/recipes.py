@@ -25,11 +25,17 @@ from .train import EpochHistory, SkipAware, is_multilabel, model_size_mb, f1_sco
 from .parallel import is_main, world_size, broadcast_object, main_only, init_process_group, DDPTrainer
 
 # %% auto #0
-__all__ = ['MAX_PLANNED_EPOCHS', 'IMBALANCE_RATIO', 'LRSuggestion', 'suggest_lr', 'HistoryLogger', 'Checkpoint', 'ResumeSafe',
-           'EarlyStop', 'Plateau', 'SaveBest', 'TimeBudget', 'batch_seconds', 'planned_epochs', 'StepLR',
+__all__ = ['MAX_PLANNED_EPOCHS', 'IMBALANCE_RATIO', 'search_batches', 'LRSuggestion', 'suggest_lr', 'HistoryLogger', 'Checkpoint',
+           'ResumeSafe', 'EarlyStop', 'Plateau', 'SaveBest', 'TimeBudget', 'batch_seconds', 'planned_epochs', 'StepLR',
            'TrainingDiverged', 'StopOnNaN', 'FrozenBNStats', 'LogitAdjustedLoss', 'class_prior', 'objective',
            'logit_shift_scores', 'tune_logit_shift', 'fold_logit_shift', 'TensorBatches', 'body_features', 'fit_probe',
            'TrainResult', 'check_lr', 'check_recipe', 'freeze_stages', 'epoch_line', 'drop_checkpoints']
+
+# %% ../nbs/03b_recipes.ipynb #ab381567
+def search_batches(n_batches:int, # Mini-batches in one pass over the training set
+                   lo:int=30, hi:int=100) -> int:
+    "Mini-batches an LR search tries by default: three passes over the training set, between `lo` and `hi`."
+    return int(min(hi, max(lo, 3*n_batches)))
 
 # %% ../nbs/03b_recipes.ipynb #00e5700c
 class LRSuggestion(float):
@@ -64,16 +70,17 @@ def _plot_lr(learn:Learner, lr:float, method:str):
     learn.recorder.plot_lr_find()
     plt.gca().axvline(lr, color='red', linestyle='--', label=f"suggested {lr:.1e} ({method})"); plt.gca().legend()
 
-# %% ../nbs/03b_recipes.ipynb #6e2b8a41
+# %% ../nbs/03b_recipes.ipynb #1fe3817f
 @delegates(Learner.lr_find, but=['num_it', 'show_plot', 'suggest_funcs'])
 def suggest_lr(learn:Learner, # The learner (its weights are restored after the search, as fastai does)
                method:str='valley', # fastai suggestion: 'valley', 'minimum', 'steep' or 'slide'
                fallback:float=1e-3, # Used when the recorded curve is too short to say anything
                show_plot:bool=False, # Draw fastai's LR finder plot
-               num_it:int=100, # Mini-batches to try
+               num_it:int=None, # Mini-batches to try (default: `search_batches` of the training set)
                **kwargs
               ) -> LRSuggestion:
     "Run fastai's `lr_find` and return a finite learning rate, falling back sensibly (and saying so)."
+    num_it = search_batches(len(learn.dls.train)) if num_it is None else num_it
     check_choice('method', method, LR_METHODS); check_number('num_it', num_it, 10)
     lr = float(learn.lr_find(suggest_funcs=(_suggestion(method),), show_plot=False, num_it=num_it, **kwargs)[0])
     res = LRSuggestion(lr, f"{method} suggestion") if math.isfinite(lr) and lr > 0 else _fallback(learn, method, fallback)
