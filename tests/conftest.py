@@ -45,9 +45,10 @@ def run_process(args, timeout:float=600, **kw) -> subprocess.CompletedProcess:
     group is killed (a child's children too, which would otherwise hold its pipes open and hang the test)."""
     p = subprocess.Popen([str(a) for a in args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True, **kw)
     try: out, err = p.communicate(timeout=timeout)
-    except BaseException:   # the timeout, or pytest-timeout's interruption
+    except BaseException as e:   # the timeout, pytest-timeout's interruption, Ctrl-C: the group goes too
         with contextlib.suppress(ProcessLookupError): os.killpg(p.pid, signal.SIGKILL)
         out, err = p.communicate()
+        if not isinstance(e, subprocess.TimeoutExpired): raise
         raise AssertionError(f"{' '.join(map(str, args))} ran past {timeout} s and was killed; it printed:\n{out[-2000:]}\n{err[-2000:]}") from None
     return subprocess.CompletedProcess(p.args, p.returncode, out, err)
 
