@@ -547,19 +547,18 @@ def _parallel(distributed) -> bool:
                          "`torchrun`, `accelerate launch` or `transferlab train --processes N`, or call `launch` in a notebook")
     return False
 
-# %% ../nbs/03b_recipes.ipynb #e8e58bb2
+# %% ../nbs/03b_recipes.ipynb #03bb8b0f
 class _Run:
     "One `fit_transfer` call: its settings, its files, its progress (`state`) and the callbacks its phases share."
     def __init__(self, learn:Learner, phases:list, lr, recipe:str, schedule:str, monitor:str, early_stop, save_best:bool, budget_minutes,
                  log_csv:bool, resume:bool, lr_mult:float, frozen_stages:int, freeze_bn:bool, verbose:bool, on_epoch, cbs:list, parallel:bool,
-                 metric:str='auto', shift:bool=True):
-        store_attr(but='save_best,budget_minutes,log_csv,resume')
+                 metric:str='auto', shift:bool=True, cap:int=None):
+        store_attr(but='save_best,budget_minutes,log_csv,resume')   # cap: with a budget, the most epochs `_plan` may give fine-tuning
         self.t0, self.models = time.perf_counter(), Path(learn.path)/learn.model_dir
         self.scratch = None if log_csv else tempfile.TemporaryDirectory(prefix='transferlab-history-')   # the log `TrainResult` reads
         self.history = (Path(learn.path) if log_csv else Path(self.scratch.name))/'history.csv'
         self.best = SaveBest(monitor=monitor, fname='best', reset_on_fit=False, verbose=verbose) if save_best else None
         self.budget = TimeBudget(self.t0 + budget_minutes*60) if budget_minutes is not None else None
-        self.cap = None   # with a budget and no `epochs`: the fine-tuning phase's epochs are planned (see `planned_epochs`)
         self.state = main_only(_run_state, self.models, self.history, phases, resume)
 
 # %% ../nbs/03b_recipes.ipynb #2da7353c
@@ -775,7 +774,7 @@ def _plain_log(learn:Learner, on_epoch, total:int) -> tuple:
         if on_epoch is not None: on_epoch(row)
     return say, True
 
-# %% ../nbs/03b_recipes.ipynb #e568aa9a
+# %% ../nbs/03b_recipes.ipynb #fc0ef193
 @patch
 def fit_transfer(self:Learner, epochs:int=None, # Epochs after unfreezing (default 4); with `budget_minutes`, at most this many (default `MAX_PLANNED_EPOCHS`)
                  freeze_epochs:int=1, # Frozen epochs first (0: none); with recipe 'lpft', each is 10 passes of the probe
@@ -811,8 +810,7 @@ def fit_transfer(self:Learner, epochs:int=None, # Epochs after unfreezing (defau
     on_epoch, plain = _plain_log(self, on_epoch, None if cap else sum(n for _, n in phases))
     run = _Run(self, phases, lr, recipe, schedule, _monitor(self, monitor, metric), early_stop, save_best, budget_minutes, log_csv, resume,
                lr_mult or (10 if recipe == 'lpft' else 100), fixed, freeze_bn, verbose and not plain, on_epoch, list(cbs or []), _parallel(distributed),
-               metric, shift_logits)
-    run.cap = cap
+               metric, shift_logits, cap)
     with _run_loss(self, recipe, label_smoothing, imbalance, metric) as how, (contextlib.nullcontext() if is_main() else self.no_bar()), \
          (self.no_logging() if plain else contextlib.nullcontext()):
         stopped = run.fit()
