@@ -96,7 +96,7 @@ def _cleanlab():
     except ImportError: raise ImportError("finding label issues needs cleanlab: pip install 'transferlab[clean]'") from None
     return cleanlab
 
-# %% ../nbs/03f_issues.ipynb #3ca2fdbc
+# %% ../nbs/03f_issues.ipynb #76c0d8ab
 def find_label_issues(source, # An image folder, a label CSV, fastai `DataLoaders`, or the dict `dataset_features` returns
                       folds:int=5, # Folds of the out-of-sample probes
                       **kwargs # Passed to `dataset_features` (arch, model, size, bs, num_workers)
@@ -109,17 +109,19 @@ def find_label_issues(source, # An image folder, a label CSV, fastai `DataLoader
     t, vocab = d['targets'], d['vocab']
     stage(f"{folds}-fold probes on {len(t):,} images")
     probs = oos_probs(d['features'], t, folds)
+    # n_jobs=1 below: cleanlab otherwise forks a pool of workers (inheriting this process's threads' locks and
+    # signal handlers) and ends it with SIGTERM; one such pool never ended in CI. The pruning it spreads is cheap.
     if d['multilabel']:
         from cleanlab.multilabel_classification.rank import get_label_quality_scores
         labels = [list(np.flatnonzero(r)) for r in t.astype(int)]
-        flagged = _find(labels, probs, multi_label=True, return_indices_ranked_by='self_confidence')
+        flagged = _find(labels, probs, multi_label=True, return_indices_ranked_by='self_confidence', n_jobs=1)
         quality = get_label_quality_scores(labels, probs)
         given = [';'.join(vocab[j] for j in l) for l in labels]
         suggested = [';'.join(vocab[j] for j in np.flatnonzero(p >= 0.5)) for p in probs]
     else:
         from cleanlab.rank import get_label_quality_scores
         t = t.astype(int)
-        flagged = _find(t, probs, return_indices_ranked_by='self_confidence')
+        flagged = _find(t, probs, return_indices_ranked_by='self_confidence', n_jobs=1)
         quality = get_label_quality_scores(t, probs)
         given, suggested = [vocab[i] for i in t], [vocab[i] for i in probs.argmax(1)]
     rows = [dict(path=d['paths'][i], given=given[i], suggested=suggested[i], score=round(1 - float(quality[i]), 6), valid=bool(d['valid'][i]))
