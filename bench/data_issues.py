@@ -4,7 +4,8 @@
 Fashion-MNIST photos (Debian's `dataset-fashion-mnist`), a fraction of the training labels moved to
 another class at random, and copies planted (exact, re-encoded, resized, cropped by 3%, brightened by
 10%; half of them across the split). For each fraction it prints the precision and recall of
-`find_label_issues` (MobileNetV2 ImageNet features, 5-fold probes, cleanlab) against the moved files,
+`find_label_issues` (MobileNetV2 ImageNet features, 5-fold probes; its default count, the mixture, and
+cleanlab's confident learning) against the moved files,
 the recall of `find_duplicates` on the planted copies and whether each cross-split copy was called a
 leak, and the validation accuracy of `transferlab train` (every default, the validation set untouched)
 with every training image against without the flagged ones.
@@ -56,7 +57,8 @@ def main():
     src = fashion_mnist(n_per_class=a.n_per_class, size=a.size)
     commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], capture_output=True, text=True, cwd=os.path.dirname(__file__)).stdout.strip()
     print(f"Fashion-MNIST, {a.n_per_class} photos per class, {a.size} px (features at {a.feature_size}), {os.cpu_count()} CPU cores, commit {commit or '?'}")
-    print(f"{'flipped':>8}{'flagged':>9}{'precision':>11}{'recall':>8}{'dup recall':>12}{'leaks ok':>10}{'acc with':>10}{'acc without':>13}{'seconds':>9}")
+    print(f"{'flipped':>8}{'flagged':>9}{'precision':>11}{'recall':>8}{'CL flagged':>12}{'CL prec':>9}{'CL recall':>11}"
+          f"{'dup recall':>12}{'leaks ok':>10}{'acc with':>10}{'acc without':>13}{'seconds':>9}")
     with tempfile.TemporaryDirectory(prefix='bench-issues-') as tmp:
         os.environ['TMPDIR'] = tmp
         for frac in [float(v) for v in a.fracs.split(',')]:
@@ -66,6 +68,7 @@ def main():
             feats = dataset_features(d/'all', size=a.feature_size)
             found = find_label_issues(feats)
             hit = set(found.path) & moved
+            cl = find_label_issues(feats, method='confident_learning'); cl_hit = set(cl.path) & moved
             dups = find_duplicates(feats)
             pairs = {frozenset((x, y)): leak for x, y, leak in zip(dups.a, dups.b, dups.leak)}
             dup_recall = np.mean([frozenset(c[:2]) in pairs for c in copies])
@@ -73,7 +76,8 @@ def main():
             shutil.copytree(d/'all', d/'clean')
             for p in found[~found.valid].path: (d/'clean'/Path(p).relative_to(d/'all')).unlink()
             with_, without = train_acc(d/'all', d/'run-all', a), train_acc(d/'clean', d/'run-clean', a)
-            print(f"{len(moved):>8}{len(found):>9}{len(hit)/max(len(found), 1):>11.2f}{len(hit)/max(len(moved), 1):>8.2f}{dup_recall:>12.2f}"
+            print(f"{len(moved):>8}{len(found):>9}{len(hit)/max(len(found), 1):>11.2f}{len(hit)/max(len(moved), 1):>8.2f}"
+                  f"{len(cl):>12}{len(cl_hit)/max(len(cl), 1):>9.2f}{len(cl_hit)/max(len(moved), 1):>11.2f}{dup_recall:>12.2f}"
                   f"{str(leaks_ok):>10}{with_:>10.4f}{without:>13.4f}{time.perf_counter() - t0:>9.0f}", flush=True)
             shutil.rmtree(d)
 

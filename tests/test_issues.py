@@ -33,8 +33,12 @@ def test_label_issues_finds_flipped_labels(run_main, planted, tmp_path):
     assert r.returncode == 0, r.stderr
     found = pd.read_csv(tmp_path/'li'/'label_issues.csv')
     assert found.columns.tolist() == ['path', 'given', 'suggested', 'score', 'valid']
-    assert len(set(found.path) & moved) >= 0.7*len(moved), (len(set(found.path) & moved), len(moved), len(found))
+    hit = len(set(found.path) & moved)
+    assert hit >= 0.7*len(moved) and hit >= 0.5*len(found), (hit, len(moved), len(found))   # 200 photos: weaker probes than the notebook's 3,750
     assert r.stdout.strip().splitlines()[-1].startswith(f"{len(found)} image(s) whose label looks wrong -> ")
+    cl = run_main('label-issues', d, '--size', '64', '--method', 'confident_learning', '--out', tmp_path/'cl')
+    assert cl.returncode == 0, cl.stderr
+    assert len(pd.read_csv(tmp_path/'cl'/'label_issues.csv')) > len(found)   # confident learning flags more
     exe = _chromium()
     if not exe: pytest.skip("Chromium not found (apt-get install chromium; .ci/run does)")
     n, ok = _images_loaded(exe, tmp_path/'li'/'report.html')

@@ -8,13 +8,13 @@ Docs: https://transferlab.github.io/transferlab/cli.html.md"""
 __all__ = ['COMMANDS', 'command_parser', 'cli_train', 'cli_predict', 'cli_evaluate', 'cli_export', 'cli_serve', 'cli_lr_find',
            'cli_audit', 'cli_label_issues', 'cli_gradcam', 'cli_grid', 'cli_report', 'cli_demo', 'main']
 
-# %% ../nbs/06_cli.ipynb #6bad7529
+# %% ../nbs/06_cli.ipynb #51b9f6c2
 import argparse, contextlib, inspect, os, signal, sys, traceback, warnings
 from pathlib import Path
 from fastcore.meta import delegates
 import transferlab
 from .core import (ParamError, error_message, stages, write_csv, PRECISIONS, MEMORY_FORMATS, SCHEDULES, RECIPES, IMBALANCE, OBJECTIVES, AUG_NAMES,
-                              LR_METHODS, ID_KINDS, EXPORT_FORMATS, CAM_METHODS)
+                              LR_METHODS, ID_KINDS, EXPORT_FORMATS, CAM_METHODS, ISSUE_METHODS)
 from .runs import source_learner, source_dls, train_run, _freeze_epochs
 
 # %% ../nbs/06_cli.ipynb #dc629c27
@@ -266,24 +266,25 @@ def _duplicates(data:str, out:Path):
     contact_sheet(dups, ['a', 'b'], ['kind', 'distance', 'leak'], out/'report.html', f"Duplicates in {data}")
     print(f"{len(dups)} duplicate pair(s), {int(dups.leak.sum())} leak(s) -> {out/'duplicates.csv'}, {out/'report.html'}")
 
-# %% ../nbs/06_cli.ipynb #9ed06108
+# %% ../nbs/06_cli.ipynb #3fb4a693
 def cli_label_issues(data:str, # Image folder (one sub-folder per class, or train/ and valid/), or a label CSV
                      out:str='label-issues', # Folder for label_issues.csv and report.html
                      arch:str='mobilenet_v2', # Pretrained model whose features are probed
                      model:str=None, # A run folder `train` wrote: its features instead (a model trained on this data)
                      folds:int=5, # Folds of the out-of-sample probes
+                     method:str='mixture', # How many to flag: mixture (the estimated share of wrong labels) or confident_learning (more: higher recall)
                      size:int=128, # Image size
                      bs:int=64, # Batch size
                     ):
-    "Rank the images whose label the data contradicts (k-fold probes, confident learning); write label_issues.csv and report.html."
+    "Rank the images whose label the data contradicts (k-fold probes on pretrained features); write label_issues.csv and report.html."
     from transferlab.issues import find_label_issues, contact_sheet
     out = Path(out).expanduser()
-    found = find_label_issues(data, folds=folds, arch=arch, model=model, size=size, bs=bs)
+    found = find_label_issues(data, folds=folds, method=method, arch=arch, model=model, size=size, bs=bs)
     write_csv(found, out/'label_issues.csv')
     contact_sheet(found, ['path'], ['given', 'suggested', 'score'], out/'report.html', f"Label issues in {data}")
     print(f"{len(found)} image(s) whose label looks wrong -> {out/'label_issues.csv'}, {out/'report.html'}")
     return found
-cli_label_issues.metavars = dict(out='DIR', model='RUN')
+cli_label_issues.choices, cli_label_issues.metavars = dict(method=ISSUE_METHODS), dict(out='DIR', model='RUN')
 
 # %% ../nbs/06_cli.ipynb #4fa4ac0b
 def cli_gradcam(model:str, # The folder `train` wrote, or its model.json

@@ -151,7 +151,7 @@ def best_position(values, # Numbers (a list, array or Series); NaN never wins
     pick = min if lower_is_better(name) else max
     return pick(ok, key=lambda i: vals[i])
 
-# %% ../nbs/00_core.ipynb #b5cf4588
+# %% ../nbs/00_core.ipynb #b2cfba92
 PRECISIONS = ('fp32', 'fp16', 'bf16', 'auto')
 MEMORY_FORMATS = ('auto', 'channels-last', 'contiguous')
 RECIPES = ('lpft', 'classic')
@@ -165,6 +165,7 @@ EXPORT_FORMATS = ('onnx', 'torchscript')
 FIGURE_FORMATS = ('png', 'jpg', 'jpeg', 'svg', 'pdf')
 MAX_SIDE = 4096   # pixels: a model file asking for larger inputs is damage, not a model (every prediction would allocate gigabytes)
 CAM_METHODS = ('gradcam', 'gradcam++')
+ISSUE_METHODS = ('mixture', 'confident_learning')   # how many label issues to flag (see `find_label_issues`)
 EXECUTORS = ('local', 'ray')
 
 # %% ../nbs/00_core.ipynb #61d0a7be
