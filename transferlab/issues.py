@@ -65,7 +65,7 @@ def dataset_features(source, # An image folder, a label CSV, or fastai `DataLoad
                 paths=[x for p in parts for x in p[2]], valid=np.concatenate([np.full(len(p[2]), p[3]) for p in parts]),
                 vocab=[str(v) for v in dls.vocab], multilabel=is_multilabel(dls))
 
-# %% ../nbs/03f_issues.ipynb #edf54724
+# %% ../nbs/03f_issues.ipynb #47c06f34
 def oos_probs(features:np.ndarray, # (n, d) features
               targets:np.ndarray, # (n,) class indices, or (n, k) 0/1 for multi-label
               folds:int=5, # Folds: each image is scored by a probe trained on the others
@@ -77,7 +77,7 @@ def oos_probs(features:np.ndarray, # (n, d) features
     from sklearn.model_selection import KFold, StratifiedKFold
     from sklearn.preprocessing import StandardScaler
     x, multi = StandardScaler().fit_transform(features), targets.ndim == 2
-    C = C or (0.1 if multi else 0.01)
+    if C is None: C = 0.1 if multi else 0.01
     k = targets.shape[1] if multi else int(targets.max()) + 1
     split = (KFold(folds, shuffle=True, random_state=seed) if multi else
              StratifiedKFold(min(folds, max(2, int(np.bincount(targets).min()))), shuffle=True, random_state=seed))
