@@ -266,7 +266,7 @@ def _duplicates(data:str, out:Path):
     contact_sheet(dups, ['a', 'b'], ['kind', 'distance', 'leak'], out/'report.html', f"Duplicates in {data}")
     print(f"{len(dups)} duplicate pair(s), {int(dups.leak.sum())} leak(s) -> {out/'duplicates.csv'}, {out/'report.html'}")
 
-# %% ../nbs/06_cli.ipynb #3fb4a693
+# %% ../nbs/06_cli.ipynb #34d3e065
 def cli_label_issues(data:str, # Image folder (one sub-folder per class, or train/ and valid/), or a label CSV
                      out:str='label-issues', # Folder for label_issues.csv and report.html
                      arch:str='mobilenet_v2', # Pretrained model whose features are probed
@@ -276,7 +276,7 @@ def cli_label_issues(data:str, # Image folder (one sub-folder per class, or trai
                      size:int=128, # Image size
                      bs:int=64, # Batch size
                     ):
-    "Rank the images whose label the data contradicts (k-fold probes on pretrained features); write label_issues.csv and report.html."
+    "Rank the images whose label the data contradicts (k-fold probes on image features); write label_issues.csv and report.html."
     from transferlab.issues import find_label_issues, contact_sheet
     out = Path(out).expanduser()
     found = find_label_issues(data, folds=folds, method=method, arch=arch, model=model, size=size, bs=bs)
