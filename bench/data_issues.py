@@ -8,11 +8,15 @@ another class at random, and copies planted (exact, re-encoded, resized, cropped
 cleanlab's confident learning) against the moved files,
 the recall of `find_duplicates` on the planted copies and whether each cross-split copy was called a
 leak, and the validation accuracy of `transferlab train` (every default, the validation set untouched)
-with every training image against without the flagged ones.
+with every training image against without the flagged ones. It also prints the seconds of each step
+(features, probes, flagging, duplicates) and the peak resident memory of the whole run.
 
-Usage: python bench/data_issues.py [--fracs 0.02,0.05,0.1] [--n-per-class 300] [--size 64] [--feature-size 128] [--epochs 4]
+At scale (item 4 of the issue: all 70,000 photos, training skipped):
+    python bench/data_issues.py --n-per-class 6000 --size 28 --fracs 0.05 --no-train
+
+Usage: python bench/data_issues.py [--fracs 0.02,0.05,0.1] [--n-per-class 300] [--size 64] [--feature-size 128] [--epochs 4] [--no-train]
 """
-import argparse, json, os, shutil, subprocess, sys, tempfile, time
+import argparse, json, os, resource, shutil, subprocess, sys, tempfile, time
 from pathlib import Path
 import numpy as np
 
@@ -51,9 +55,10 @@ def main():
     ap.add_argument('--fracs', default='0.02,0.05,0.1'); ap.add_argument('--n-per-class', type=int, default=300)
     ap.add_argument('--size', type=int, default=64); ap.add_argument('--feature-size', type=int, default=128)
     ap.add_argument('--epochs', type=int, default=4); ap.add_argument('--seed', type=int, default=0)
+    ap.add_argument('--no-train', action='store_true', help='skip the two training runs (accuracy with and without the flagged images)')
     a = ap.parse_args()
     from transferlab.datasets import fashion_mnist
-    from transferlab.issues import dataset_features, find_label_issues, find_duplicates
+    from transferlab.issues import dataset_features, find_label_issues, find_duplicates, oos_probs
     src = fashion_mnist(n_per_class=a.n_per_class, size=a.size)
     commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], capture_output=True, text=True, cwd=os.path.dirname(__file__)).stdout.strip()
     print(f"Fashion-MNIST, {a.n_per_class} photos per class, {a.size} px (features at {a.feature_size}), {os.cpu_count()} CPU cores, commit {commit or '?'}")
@@ -62,23 +67,32 @@ def main():
     with tempfile.TemporaryDirectory(prefix='bench-issues-') as tmp:
         os.environ['TMPDIR'] = tmp
         for frac in [float(v) for v in a.fracs.split(',')]:
-            t0, d = time.perf_counter(), Path(tmp)/f'flip{frac}'
+            t0, d, secs = time.perf_counter(), Path(tmp)/f'flip{frac}', {}
             shutil.copytree(src, d/'all')
             moved, copies = flip(d/'all', frac, a.seed), plant(d/'all')
-            feats = dataset_features(d/'all', size=a.feature_size)
-            found = find_label_issues(feats)
+            def timed(step, f, *args, **kw):
+                t = time.perf_counter(); r = f(*args, **kw); secs[step] = secs.get(step, 0) + time.perf_counter() - t; return r
+            feats = timed('features', dataset_features, d/'all', size=a.feature_size)
+            probs = timed('probes', oos_probs, feats['features'], feats['targets'])   # once, for both ways of counting
+            found = timed('flagging', find_label_issues, feats, probs=probs)
             hit = set(found.path) & moved
-            cl = find_label_issues(feats, method='confident_learning'); cl_hit = set(cl.path) & moved
-            dups = find_duplicates(feats)
+            cl = timed('flagging', find_label_issues, feats, method='confident_learning', probs=probs); cl_hit = set(cl.path) & moved
+            dups = timed('duplicates', find_duplicates, feats)
             pairs = {frozenset((x, y)): leak for x, y, leak in zip(dups.a, dups.b, dups.leak)}
             dup_recall = np.mean([frozenset(c[:2]) in pairs for c in copies])
             leaks_ok = all(pairs.get(frozenset(c[:2])) == c[2] for c in copies if frozenset(c[:2]) in pairs)
-            shutil.copytree(d/'all', d/'clean')
-            for p in found[~found.valid].path: (d/'clean'/Path(p).relative_to(d/'all')).unlink()
-            with_, without = train_acc(d/'all', d/'run-all', a), train_acc(d/'clean', d/'run-clean', a)
+            with_ = without = float('nan')
+            if not a.no_train:
+                shutil.copytree(d/'all', d/'clean')
+                for p in found[~found.valid].path: (d/'clean'/Path(p).relative_to(d/'all')).unlink()
+                with_, without = train_acc(d/'all', d/'run-all', a), train_acc(d/'clean', d/'run-clean', a)
             print(f"{len(moved):>8}{len(found):>9}{len(hit)/max(len(found), 1):>11.2f}{len(hit)/max(len(moved), 1):>8.2f}"
                   f"{len(cl):>12}{len(cl_hit)/max(len(cl), 1):>9.2f}{len(cl_hit)/max(len(moved), 1):>11.2f}{dup_recall:>12.2f}"
                   f"{str(leaks_ok):>10}{with_:>10.4f}{without:>13.4f}{time.perf_counter() - t0:>9.0f}", flush=True)
+            print(f"{'':>8}{len(feats['paths']):,} images, {feats['features'].shape[1]} features each; seconds: "
+                  + ', '.join(f"{k} {v:.0f}" for k, v in secs.items()) + f"; {len(dups)} duplicate pairs", flush=True)
             shutil.rmtree(d)
+    print(f"peak resident memory of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/2**20:.1f} GB"
+          " (the training runs are other processes)")
 
 if __name__ == '__main__': main()

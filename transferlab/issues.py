@@ -113,10 +113,11 @@ def _cleanlab():
     except ImportError: raise ImportError("finding label issues needs cleanlab: pip install 'transferlab[clean]'") from None
     return cleanlab
 
-# %% ../nbs/03f_issues.ipynb #b726a286
+# %% ../nbs/03f_issues.ipynb #b6c1da81
 def find_label_issues(source, # An image folder, a label CSV, fastai `DataLoaders`, or the dict `dataset_features` returns
                       folds:int=5, # Folds of the out-of-sample probes
                       method:str='mixture', # How many to flag: 'mixture' (`noise_fraction`) or 'confident_learning' (cleanlab's filter)
+                      probs:np.ndarray=None, # `oos_probs` of these features if you have them (the probes are the costly part)
                       **kwargs # Passed to `dataset_features` (arch, model, size, bs, num_workers)
                      ) -> pd.DataFrame: # path, given, suggested, score, valid; the most suspicious first; only the issues
     "The images whose given label the data itself contradicts, ranked by the out-of-sample probability of that label."
@@ -126,8 +127,10 @@ def find_label_issues(source, # An image folder, a label CSV, fastai `DataLoader
     check_number('folds', folds, 2)
     d = source if isinstance(source, dict) else dataset_features(source, **kwargs)
     t, vocab = d['targets'], d['vocab']
-    stage(f"{folds}-fold probes on {len(t):,} images")
-    probs = oos_probs(d['features'], t, folds)
+    if probs is None:
+        stage(f"{folds}-fold probes on {len(t):,} images")
+        probs = oos_probs(d['features'], t, folds)
+    elif probs.shape != (len(t), len(vocab)): raise ValueError(f"probs has shape {probs.shape}, the data needs {(len(t), len(vocab))}")
     # n_jobs=1 below: cleanlab otherwise forks a pool of workers (inheriting this process's threads' locks and
     # signal handlers) and ends it with SIGTERM; one such pool never ended in CI. The pruning it spreads is cheap.
     if d['multilabel']:
@@ -150,7 +153,7 @@ def find_label_issues(source, # An image folder, a label CSV, fastai `DataLoader
             for i in flagged]
     return pd.DataFrame(rows, columns=['path', 'given', 'suggested', 'score', 'valid'])
 
-# %% ../nbs/03f_issues.ipynb #e88416c9
+# %% ../nbs/03f_issues.ipynb #1e8c27d8
 def pixel_hash(fn:str|Path) -> tuple:
     "(a hash of the decoded pixels and size, a 16x16 grey thumbnail with mean 0) of an image file."
     im = load_rgb(fn)
@@ -164,10 +167,10 @@ def _near_pairs(features:np.ndarray, max_distance:float, chunk:int) -> list:
     x = torch.nn.functional.normalize(torch.as_tensor(features, dtype=torch.float32), dim=1)
     pairs = []
     for s in range(0, len(x), chunk):
-        dist = 1 - x[s:s + chunk] @ x.T   # (chunk, n)
+        dist = 1 - x[s:s + chunk] @ x[s:].T   # (chunk, n - s): each pair once, with the rows after it
         i, j = torch.nonzero(dist <= max_distance, as_tuple=True)
-        keep = (i + s) < j
-        pairs += [(int(a) + s, int(b), float(dist[a, b])) for a, b in zip(i[keep].tolist(), j[keep].tolist())]
+        keep = i < j
+        pairs += [(int(a) + s, int(b) + s, float(dist[a, b])) for a, b in zip(i[keep].tolist(), j[keep].tolist())]
     return pairs
 
 def _groups(n:int, pairs:list) -> np.ndarray:
@@ -179,11 +182,11 @@ def _groups(n:int, pairs:list) -> np.ndarray:
     for a, b, *_ in pairs: parent[root(a)] = root(b)
     return np.array([root(a) for a in range(n)])
 
-# %% ../nbs/03f_issues.ipynb #71665197
+# %% ../nbs/03f_issues.ipynb #32241b43
 def find_duplicates(feats:dict, # What `dataset_features` returns
                     max_thumb:float=MAX_THUMB_DISTANCE, # Near copies: correlation distance of grey thumbnails at most this ...
                     max_feature:float=MAX_FEATURE_DISTANCE, # ... or cosine distance of features at most this
-                    chunk:int=1024, # Images compared with all others at a time
+                    chunk:int=1024, # Images compared with the ones after them at a time
                    ) -> pd.DataFrame: # a, b, kind ('exact' or 'near'), distance (of the thumbnails), leak, group
     "Exact and near duplicate pairs, each marked a leak when it straddles the split or its labels differ."
     paths, t, valid = feats['paths'], feats['targets'], feats['valid']

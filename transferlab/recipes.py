@@ -156,7 +156,7 @@ class TimeBudget(Callback):
     def after_batch(self):
         if _past(self.deadline): self.hit = True; raise CancelFitException()
 
-# %% ../nbs/03b_recipes.ipynb #9ce25593
+# %% ../nbs/03b_recipes.ipynb #6a4b28e5
 MAX_PLANNED_EPOCHS = 100
 
 def batch_seconds(learn:Learner, # The learner, frozen or not as it will train
@@ -181,13 +181,14 @@ def planned_epochs(learn:Learner, # The learner, about to train
                    seconds_left:float, # Time left for the phase and what follows it
                    cap:int=MAX_PLANNED_EPOCHS, # Never more epochs than this
                    after:float=2, # Validation passes that follow training (the logit shift, the ignored-class check)
+                   at_least:int=1, # Never fewer epochs than this (0: when the run already has a model, the probe)
                   ) -> tuple: # (epochs, estimated seconds per epoch)
-    "How many epochs of `learn` fit in `seconds_left` (at least 1, at most `cap`), from `batch_seconds`."
+    "How many epochs of `learn` fit in `seconds_left` (at least `at_least`, at most `cap`), from `batch_seconds`."
     per_batch = main_only(batch_seconds, learn)
     valid_pass = per_batch/3*len(learn.dls.valid)   # forward only
     per_epoch = per_batch*len(learn.dls.train)/world_size() + valid_pass
     if not math.isfinite(per_epoch) or per_epoch <= 0: return cap, per_epoch
-    return int(max(1, min(cap, (seconds_left - after*valid_pass)//per_epoch))), per_epoch
+    return int(max(at_least, min(cap, (seconds_left - after*valid_pass)//per_epoch))), per_epoch
 
 # %% ../nbs/03b_recipes.ipynb #5e9b0c33
 class StepLR(Callback):
@@ -666,15 +667,16 @@ def _lr(self:_Run, phase:str) -> float:
     if phase not in lrs: lrs[phase] = lrs.get('probe') or (float(main_only(suggest_lr, self.learn)) if self.lr == 'auto' else self.lr)
     return lrs[phase]
 
-# %% ../nbs/03b_recipes.ipynb #865cb61d
+# %% ../nbs/03b_recipes.ipynb #4ac94188
 @patch
 def _plan(self:_Run, phase:str, n:int) -> int:
-    "The epochs of the last phase: as many as fit in what is left of the budget, at most `cap` (planned once; a resumed run keeps the plan)."
+    "The epochs of the last phase: as many as fit in what is left of the budget, at most `cap`, none if a model exists and one does not fit (planned once; a resumed run keeps the plan)."
     if self.budget is None or self.cap is None or phase != self.phases[-1][0] or phase == 'probe': return n
     if 'planned' not in self.state:
         self._freeze(phase)
         stage("timing a few batches to plan the epochs that fit in the budget")
-        epochs, per_epoch = planned_epochs(self.learn, self.budget.deadline - time.perf_counter(), cap=self.cap)
+        epochs, per_epoch = planned_epochs(self.learn, self.budget.deadline - time.perf_counter(), cap=self.cap,
+                                           at_least=0 if self.state.get('phase') else 1)   # an earlier phase left a model
         self.state['planned'] = dict(epochs=epochs, epoch_seconds=round(per_epoch, 3))
     self.phases[-1] = (phase, self.state['planned']['epochs'])
     return self.phases[-1][1]
@@ -691,6 +693,7 @@ def fit(self:_Run) -> str:
             else:
                 self._lr(phase)
                 n = self._plan(phase, n)
+                if not n: return 'budget'   # not one epoch fits: the model is what the earlier phase left
                 logged = self._train(phase, n, start, offset)
                 if self.budget is not None and self.budget.hit: return 'budget'
                 if start + logged < n: stopped = 'early stop'
@@ -735,14 +738,17 @@ def _shift_logits(self:_Run) -> dict|None:
         t.update(tau=0.0, after=t['before'])   # a head whose logits cannot be shifted exactly is kept as trained
     return t
 
-# %% ../nbs/03b_recipes.ipynb #38adf274
+# %% ../nbs/03b_recipes.ipynb #a5821f57
 @patch
 def conclude(self:_Run, stopped:str, tta:bool, **extra) -> TrainResult:
     "Mark the run finished, keep the probe's weights if the probe was best and last, shift its logits for `metric`, and return (rank 0 writes) the result."
     self.state.update(finished=True)
     if is_main(): write_json(self.models/'checkpoint.json', self.state, indent=None)
     if self.best is not None and broadcast_object((self.models/'best.pth').exists()) and self.state.get('phase') == 'probe': self.learn.load('best')
-    if stopped == 'budget': warnings.warn("fit_transfer: stopped when its budget (budget_minutes) was spent")
+    if stopped == 'budget':
+        none = (self.state.get('planned') or {}).get('epochs') == 0
+        warnings.warn("fit_transfer: " + ("its budget (budget_minutes) had no room for an epoch of fine-tuning after the probe; the probe is the model"
+                                          if none else "stopped when its budget (budget_minutes) was spent"))
     adjusted = self._shift_logits()
     procs = world_size() if self.parallel else 1   # (inside `main_only`, rank 0 runs as a single process)
     def result():   # rank 0 reads the history it wrote; every process returns the same result
