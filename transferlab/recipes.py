@@ -548,13 +548,13 @@ def _parallel(distributed) -> bool:
                          "`torchrun`, `accelerate launch` or `transferlab train --processes N`, or call `launch` in a notebook")
     return False
 
-# %% ../nbs/03b_recipes.ipynb #03bb8b0f
+# %% ../nbs/03b_recipes.ipynb #b038af68
 class _Run:
     "One `fit_transfer` call: its settings, its files, its progress (`state`) and the callbacks its phases share."
     def __init__(self, learn:Learner, phases:list, lr, recipe:str, schedule:str, monitor:str, early_stop, save_best:bool, budget_minutes,
                  log_csv:bool, resume:bool, lr_mult:float, frozen_stages:int, freeze_bn:bool, verbose:bool, on_epoch, cbs:list, parallel:bool,
-                 metric:str='auto', shift:bool=True, cap:int=None):
-        store_attr(but='save_best,budget_minutes,log_csv,resume')   # cap: with a budget, the most epochs `_plan` may give fine-tuning
+                 metric:str='auto', shift:bool=True, cap:int=None, after:int=2):
+        store_attr(but='save_best,budget_minutes,log_csv,resume')   # cap: with a budget, the most epochs `_plan` may give fine-tuning; after: validation passes that follow it
         self.t0, self.models = time.perf_counter(), Path(learn.path)/learn.model_dir
         self.scratch = None if log_csv else tempfile.TemporaryDirectory(prefix='transferlab-history-')   # the log `TrainResult` reads
         self.history = (Path(learn.path) if log_csv else Path(self.scratch.name))/'history.csv'
@@ -667,7 +667,7 @@ def _lr(self:_Run, phase:str) -> float:
     if phase not in lrs: lrs[phase] = lrs.get('probe') or (float(main_only(suggest_lr, self.learn)) if self.lr == 'auto' else self.lr)
     return lrs[phase]
 
-# %% ../nbs/03b_recipes.ipynb #4ac94188
+# %% ../nbs/03b_recipes.ipynb #02dcc4fd
 @patch
 def _plan(self:_Run, phase:str, n:int) -> int:
     "The epochs of the last phase: as many as fit in what is left of the budget, at most `cap`, none if a model exists and one does not fit (planned once; a resumed run keeps the plan)."
@@ -675,7 +675,7 @@ def _plan(self:_Run, phase:str, n:int) -> int:
     if 'planned' not in self.state:
         self._freeze(phase)
         stage("timing a few batches to plan the epochs that fit in the budget")
-        epochs, per_epoch = planned_epochs(self.learn, self.budget.deadline - time.perf_counter(), cap=self.cap,
+        epochs, per_epoch = planned_epochs(self.learn, self.budget.deadline - time.perf_counter(), cap=self.cap, after=self.after,
                                            at_least=0 if self.state.get('phase') else 1)   # an earlier phase left a model
         self.state['planned'] = dict(epochs=epochs, epoch_seconds=round(per_epoch, 3))
     self.phases[-1] = (phase, self.state['planned']['epochs'])
@@ -780,7 +780,7 @@ def _plain_log(learn:Learner, on_epoch, total:int) -> tuple:
         if on_epoch is not None: on_epoch(row)
     return say, True
 
-# %% ../nbs/03b_recipes.ipynb #fc0ef193
+# %% ../nbs/03b_recipes.ipynb #7e061ff4
 @patch
 def fit_transfer(self:Learner, epochs:int=None, # Epochs after unfreezing (default 4); with `budget_minutes`, at most this many (default `MAX_PLANNED_EPOCHS`)
                  freeze_epochs:int=1, # Frozen epochs first (0: none); with recipe 'lpft', each is 10 passes of the probe
@@ -791,6 +791,7 @@ def fit_transfer(self:Learner, epochs:int=None, # Epochs after unfreezing (defau
                  save_best:bool=True, # Keep the best weights (by `monitor`) and end with them
                  monitor:str='auto', # Metric for best/early stop ('auto': accuracy, or f1_macro for multi-label or `metric='macro_f1'`)
                  budget_minutes:float=None, # Time for the whole call: the epochs that fit are planned, and it stops cleanly if time runs out
+                 budget_after:int=0, # With a budget: validation passes you run after this call (a report), kept out of the plan
                  max_model_mb:float=None, # Refuse models larger than this
                  log_csv:bool=True, # Write `history.csv` in `learn.path` (it is also what `TrainResult` reads)
                  resume:bool=False, # Continue from the last checkpoint in `learn.path/learn.model_dir`
@@ -811,12 +812,13 @@ def fit_transfer(self:Learner, epochs:int=None, # Epochs after unfreezing (defau
     cap = (MAX_PLANNED_EPOCHS if epochs is None else epochs) if budget_minutes is not None else None   # a budget plans, up to `epochs`
     epochs = (cap or 4) if epochs is None else epochs
     lr = check_recipe(epochs, freeze_epochs, recipe, schedule, imbalance, early_stop, budget_minutes, lr, metric); _check_size(self, max_model_mb)
+    check_number('budget_after', budget_after, 0)
     phases = ([('probe' if recipe == 'lpft' else 'frozen', freeze_epochs)] if freeze_epochs else []) + ([('unfrozen', epochs)] if epochs else [])
     fixed, freeze_bn = _lpft_choices(self, recipe, frozen_stages, freeze_bn)
     on_epoch, plain = _plain_log(self, on_epoch, None if cap else sum(n for _, n in phases))
     run = _Run(self, phases, lr, recipe, schedule, _monitor(self, monitor, metric), early_stop, save_best, budget_minutes, log_csv, resume,
                lr_mult or (10 if recipe == 'lpft' else 100), fixed, freeze_bn, verbose and not plain, on_epoch, list(cbs or []), _parallel(distributed),
-               metric, shift_logits, cap)
+               metric, shift_logits, cap, 2 + budget_after)
     with _run_loss(self, recipe, label_smoothing, imbalance, metric) as how, (contextlib.nullcontext() if is_main() else self.no_bar()), \
          (self.no_logging() if plain else contextlib.nullcontext()):
         stopped = run.fit()
