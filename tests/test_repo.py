@@ -103,3 +103,13 @@ def test_no_cell_mixes_imports_and_code():
             imports = [isinstance(n, (ast.Import, ast.ImportFrom)) for n in body]
             nested = any(isinstance(n, (ast.Import, ast.ImportFrom)) for top in body if not isinstance(top, (ast.Import, ast.ImportFrom)) for n in ast.walk(top))
             assert not ((any(imports) and not all(imports)) or nested), f"{nb.name} cell {i}: put its imports in a cell of their own\n{src[:300]}"
+
+def test_kept_outputs_name_no_local_folder():
+    "The docs show the outputs kept in nbs/: none may name a folder of the machine that ran them (a cache or temporary folder)."
+    import json
+    local = re.compile(r'(?<![\w.~])/(?:work|root|home|tmp|var/folders|Users)/')
+    for nb in sorted((ROOT/'nbs').glob('*.ipynb')):
+        for i, c in enumerate(json.loads(nb.read_text())['cells']):
+            for o in c.get('outputs', []):
+                text = ''.join(o.get('text', '')) + ''.join(''.join(v) for k, v in o.get('data', {}).items() if k.startswith('text/'))
+                assert not local.search(text), f"{nb.name} cell {i}: an output names a local folder: {local.search(text).group(0)}...; strip it or run the cell so it prints relative paths"
