@@ -738,7 +738,7 @@ def _shift_logits(self:_Run) -> dict|None:
         t.update(tau=0.0, after=t['before'])   # a head whose logits cannot be shifted exactly is kept as trained
     return t
 
-# %% ../nbs/03b_recipes.ipynb #a5821f57
+# %% ../nbs/03b_recipes.ipynb #332c0c7f
 @patch
 def conclude(self:_Run, stopped:str, tta:bool, **extra) -> TrainResult:
     "Mark the run finished, keep the probe's weights if the probe was best and last, shift its logits for `metric`, and return (rank 0 writes) the result."
@@ -746,9 +746,9 @@ def conclude(self:_Run, stopped:str, tta:bool, **extra) -> TrainResult:
     if is_main(): write_json(self.models/'checkpoint.json', self.state, indent=None)
     if self.best is not None and broadcast_object((self.models/'best.pth').exists()) and self.state.get('phase') == 'probe': self.learn.load('best')
     if stopped == 'budget':
-        none = (self.state.get('planned') or {}).get('epochs') == 0
-        warnings.warn("fit_transfer: " + ("its budget (budget_minutes) had no room for an epoch of fine-tuning after the probe; the probe is the model"
-                                          if none else "stopped when its budget (budget_minutes) was spent"))
+        first = 'the probe' if self.state.get('phase') == 'probe' else "the frozen epochs' best"   # what the earlier phase left
+        warnings.warn("fit_transfer: " + (f"its budget (budget_minutes) had no room for an epoch of fine-tuning after {first}; {first} is the model"
+                                          if (self.state.get('planned') or {}).get('epochs') == 0 else "stopped when its budget (budget_minutes) was spent"))
     adjusted = self._shift_logits()
     procs = world_size() if self.parallel else 1   # (inside `main_only`, rank 0 runs as a single process)
     def result():   # rank 0 reads the history it wrote; every process returns the same result
