@@ -420,7 +420,15 @@ def _run(name:str, args:dict, debug:bool) -> int:
     finally:
         if old is not None: signal.signal(signal.SIGTERM, old)
 
-# %% ../nbs/06_cli.ipynb #2c7e9a51
+# %% ../nbs/06_cli.ipynb #38b87a91
+def _process_age() -> float:
+    "Seconds since this process started (from Linux's /proc; 0 where that cannot be read)."
+    try:
+        ticks = int(Path('/proc/self/stat').read_text().rsplit(')', 1)[1].split()[19])   # field 22, starttime: clock ticks after boot
+        return max(0., float(Path('/proc/uptime').read_text().split()[0]) - ticks/os.sysconf('SC_CLK_TCK'))
+    except (OSError, ValueError, IndexError, AttributeError): return 0.
+
+# %% ../nbs/06_cli.ipynb #c4f62ea1
 def _killed(why:str, out:str) -> str:
     "A rank that died by a signal said nothing of the run: say what became of the model in `out` and whether `--resume` continues it."
     if not why.startswith('rank '): return why   # the command's own error line says it already
@@ -431,13 +439,14 @@ def _killed(why:str, out:str) -> str:
 def main(argv:list=None, # Arguments (default: `sys.argv[1:]`)
         ) -> int: # Exit code
     "Entry point of the `transferlab` console script."
-    argv = list(sys.argv[1:] if argv is None else argv)
+    typed, argv = argv is None, list(sys.argv[1:] if argv is None else argv)
     debug, argv = '--debug' in argv, [a for a in argv if a != '--debug']
     if not argv or argv[0] in ('-h', '--help'): print(_usage()); return 0 if argv else 2
     if argv[0] in ('-V', '--version'): print(f"transferlab {transferlab.__version__}"); return 0
     if argv[0] not in COMMANDS: print(f"transferlab: unknown command {argv[0]!r}\n\n{_usage()}", file=sys.stderr); return 2
     try: args = vars(command_parser(COMMANDS[argv[0]], f'transferlab {argv[0]}').parse_args(argv[1:]))
     except SystemExit as e: return e.code or 0
+    if typed and args.get('budget_minutes'): args['budget_minutes'] = max(0., args['budget_minutes'] - _process_age()/60)   # start-up counts
     if args.get('processes', 1) > 1 and int(os.environ.get('WORLD_SIZE', 1)) == 1:   # not under a launcher already: start the processes
         with warnings.catch_warnings():
             warnings.filterwarnings('ignore', message='.*torch.jit.script.*')   # printed by an import inside torch

@@ -25,7 +25,7 @@ from .train import EpochHistory, SkipAware, is_multilabel, model_size_mb, f1_sco
 from .parallel import is_main, world_size, broadcast_object, main_only, init_process_group, DDPTrainer
 
 # %% auto #0
-__all__ = ['MAX_PLANNED_EPOCHS', 'IMBALANCE_RATIO', 'PROBE_SHARE', 'search_batches', 'LRSuggestion', 'suggest_lr',
+__all__ = ['MAX_PLANNED_EPOCHS', 'PLAN_MARGIN', 'IMBALANCE_RATIO', 'PROBE_SHARE', 'search_batches', 'LRSuggestion', 'suggest_lr',
            'HistoryLogger', 'Checkpoint', 'ResumeSafe', 'EarlyStop', 'Plateau', 'SaveBest', 'TimeBudget',
            'batch_seconds', 'planned_epochs', 'ShortEpochs', 'StepLR', 'TrainingDiverged', 'StopOnNaN', 'FrozenBNStats',
            'LogitAdjustedLoss', 'class_prior', 'objective', 'logit_shift_scores', 'tune_logit_shift',
@@ -157,8 +157,8 @@ class TimeBudget(Callback):
     def after_batch(self):
         if _past(self.deadline): self.hit = True; raise CancelFitException()
 
-# %% ../nbs/03b_recipes.ipynb #a75d1e60
-MAX_PLANNED_EPOCHS = 100
+# %% ../nbs/03b_recipes.ipynb #bc2728af
+MAX_PLANNED_EPOCHS, PLAN_MARGIN = 100, 0.03
 
 def batch_seconds(learn:Learner, # The learner, frozen or not as it will train
                   n:int=4, # Batches timed (after one that warms up)
@@ -202,7 +202,7 @@ def planned_epochs(learn:Learner, # The learner, about to train
     b = min(n, max(1, int((avail/at_least - valid_pass)//per_batch)))   # too little time: what fits of `at_least` epochs
     return at_least, b*per_batch + valid_pass, b
 
-# %% ../nbs/03b_recipes.ipynb #41041403
+# %% ../nbs/03b_recipes.ipynb #4fcde49c
 class _FirstBatches:
     "The first `n` batches of `dl`'s draw; everything else is `dl`'s."
     def __init__(self, dl, n:int): self.dl, self.n = dl, n
@@ -211,7 +211,9 @@ class _FirstBatches:
         it = iter(self.dl)
         try: yield from itertools.islice(it, self.n)
         finally: getattr(it, 'close', lambda: None)()   # the loader's workers stop with it
-    def __getattr__(self, k): return getattr(self.dl, k)
+    def __getattr__(self, k):
+        if k == 'dl': raise AttributeError(k)   # (not set yet: while unpickling)
+        return getattr(self.dl, k)
 
 class ShortEpochs(Callback):
     "Train on the first `n` batches of each epoch's draw of the training set (a fresh random part of it each epoch); validation stays whole."
@@ -601,7 +603,7 @@ class _Run:
         self.budget = TimeBudget(self.t0 + budget_minutes*60) if budget_minutes is not None else None
         self.state = main_only(_run_state, self.models, self.history, phases, resume)
 
-# %% ../nbs/03b_recipes.ipynb #1dc7079e
+# %% ../nbs/03b_recipes.ipynb #f397e153
 PROBE_SHARE = 0.25
 
 def _permuted(items):
@@ -615,12 +617,15 @@ def _probe_phase(self:_Run, epochs:int) -> dict:
     learn, t0 = self.learn, time.perf_counter()
     learn.freeze()
     items, until = learn.dls.train_ds.items, None
-    if self.budget is not None: items, until = _permuted(items), t0 + PROBE_SHARE*(self.budget.deadline - t0)   # a random part, if time is short
-    stage(f"probe: body features of {len(items):,} training (at most {PROBE_SHARE:.0%} of the time left) and {len(learn.dls.valid_ds):,} validation images"
-          if until else f"probe: body features of {len(items):,} training and {len(learn.dls.valid_ds):,} validation images")
+    stage(f"probe: body features of {len(learn.dls.valid_ds):,} validation and {len(items):,} training images"
+          + (f" (at most {PROBE_SHARE:.0%} of the time left)" if self.budget is not None else ''))
+    valid = body_features(learn, learn.dls.valid)
+    if self.budget is not None:   # a random part of the training set, if time is short; room kept for the passes after the run
+        now = time.perf_counter()
+        items, until = _permuted(items), now + PROBE_SHARE*max(0., self.budget.deadline - now - self.after*(now - t0))
     train = body_features(learn, learn.dls.test_dl(items, with_labels=True, bs=2*learn.dls.train.bs), until=until)
     if until: self.state['probe_images'] = len(train[1])
-    probe, used = fit_probe(learn, train, body_features(learn, learn.dls.valid), epochs=epochs, lr=self.lr, cbs=[StopOnNaN()])
+    probe, used = fit_probe(learn, train, valid, epochs=epochs, lr=self.lr, cbs=[StopOnNaN()])
     metrics = {n: float(v) for n, v in zip(probe.recorder.metric_names[1:-1], probe.recorder.values[-1])}
     row = dict(phase='probe', epoch=0, **metrics, lr=used, seconds=round(time.perf_counter() - t0, 3))
     (log := HistoryLogger(self.history, 'probe', on_row=self.on_epoch)).write(row)
@@ -719,7 +724,7 @@ def _lr(self:_Run, phase:str) -> float:
     if phase not in lrs: lrs[phase] = lrs.get('probe') or (float(main_only(suggest_lr, self.learn)) if self.lr == 'auto' else self.lr)
     return lrs[phase]
 
-# %% ../nbs/03b_recipes.ipynb #64094156
+# %% ../nbs/03b_recipes.ipynb #beac9029
 @patch
 def _plan(self:_Run, phase:str, n:int) -> int:
     "The epochs of the last phase, and their length: what fits in what is left of the budget, at most `cap` epochs, none if a model exists and one does not fit (planned once; a resumed run keeps the plan)."
@@ -727,7 +732,8 @@ def _plan(self:_Run, phase:str, n:int) -> int:
     if 'planned' not in self.state:
         self._freeze(phase)
         stage("timing a few batches to plan the epochs that fit in the budget")
-        epochs, per_epoch, batches = planned_epochs(self.learn, self.budget.deadline - time.perf_counter(), cap=self.cap, after=self.after,
+        margin = PLAN_MARGIN*(self.budget.deadline - self.t0)   # for what the timing does not see: checkpoints, a report's plots
+        epochs, per_epoch, batches = planned_epochs(self.learn, self.budget.deadline - time.perf_counter() - margin, cap=self.cap, after=self.after,
                                                     at_least=0 if self.state.get('phase') else 1)   # an earlier phase left a model
         self.state['planned'] = dict(epochs=epochs, epoch_seconds=round(per_epoch, 3), batches=batches)
     self.phases[-1] = (phase, self.state['planned']['epochs'])
