@@ -25,12 +25,12 @@ from .train import EpochHistory, SkipAware, is_multilabel, model_size_mb, f1_sco
 from .parallel import is_main, world_size, broadcast_object, main_only, init_process_group, DDPTrainer
 
 # %% auto #0
-__all__ = ['MAX_PLANNED_EPOCHS', 'PLAN_MARGIN', 'IMBALANCE_RATIO', 'PROBE_SHARE', 'search_batches', 'LRSuggestion', 'suggest_lr',
-           'HistoryLogger', 'Checkpoint', 'ResumeSafe', 'EarlyStop', 'Plateau', 'SaveBest', 'TimeBudget',
-           'batch_seconds', 'planned_epochs', 'ShortEpochs', 'StepLR', 'TrainingDiverged', 'StopOnNaN', 'FrozenBNStats',
-           'LogitAdjustedLoss', 'class_prior', 'objective', 'logit_shift_scores', 'tune_logit_shift',
-           'fold_logit_shift', 'TensorBatches', 'body_features', 'fit_probe', 'TrainResult', 'check_lr', 'check_recipe',
-           'freeze_stages', 'epoch_line', 'drop_checkpoints']
+__all__ = ['MAX_PLANNED_EPOCHS', 'PLAN_MARGIN', 'MAX_MARGIN_SECONDS', 'IMBALANCE_RATIO', 'PROBE_SHARE', 'search_batches',
+           'LRSuggestion', 'suggest_lr', 'HistoryLogger', 'Checkpoint', 'ResumeSafe', 'EarlyStop', 'Plateau',
+           'SaveBest', 'TimeBudget', 'batch_seconds', 'planned_epochs', 'ShortEpochs', 'StepLR', 'TrainingDiverged',
+           'StopOnNaN', 'FrozenBNStats', 'LogitAdjustedLoss', 'class_prior', 'objective', 'logit_shift_scores',
+           'tune_logit_shift', 'fold_logit_shift', 'TensorBatches', 'body_features', 'fit_probe', 'TrainResult',
+           'check_lr', 'check_recipe', 'freeze_stages', 'epoch_line', 'drop_checkpoints']
 
 # %% ../nbs/03b_recipes.ipynb #ab381567
 def search_batches(n_batches:int, # Mini-batches in one pass over the training set
@@ -157,8 +157,8 @@ class TimeBudget(Callback):
     def after_batch(self):
         if _past(self.deadline): self.hit = True; raise CancelFitException()
 
-# %% ../nbs/03b_recipes.ipynb #bc2728af
-MAX_PLANNED_EPOCHS, PLAN_MARGIN = 100, 0.03
+# %% ../nbs/03b_recipes.ipynb #50982738
+MAX_PLANNED_EPOCHS, PLAN_MARGIN, MAX_MARGIN_SECONDS = 100, 0.03, 10.
 
 def batch_seconds(learn:Learner, # The learner, frozen or not as it will train
                   n:int=4, # Batches timed (after one that warms up)
@@ -603,8 +603,13 @@ class _Run:
         self.budget = TimeBudget(self.t0 + budget_minutes*60) if budget_minutes is not None else None
         self.state = main_only(_run_state, self.models, self.history, phases, resume)
 
-# %% ../nbs/03b_recipes.ipynb #f397e153
+# %% ../nbs/03b_recipes.ipynb #f10c6cc1
 PROBE_SHARE = 0.25
+
+@patch
+def _margin(self:_Run) -> float:
+    "Seconds of the budget the plans leave unused, for what they cannot time: checkpoints, a report's plots."
+    return min(PLAN_MARGIN*(self.budget.deadline - self.t0), MAX_MARGIN_SECONDS)
 
 def _permuted(items):
     "`items` (a list or a DataFrame) in a random order (reproducible under fastai's `set_seed`)."
@@ -621,8 +626,10 @@ def _probe_phase(self:_Run, epochs:int) -> dict:
           + (f" (at most {PROBE_SHARE:.0%} of the time left)" if self.budget is not None else ''))
     valid = body_features(learn, learn.dls.valid)
     if self.budget is not None:   # a random part of the training set, if time is short; room kept for the passes after the run
-        now = time.perf_counter()
-        items, until = _permuted(items), now + PROBE_SHARE*max(0., self.budget.deadline - now - self.after*(now - t0))
+        now = time.perf_counter(); vp = now - t0
+        room = self.budget.deadline - now - self.after*vp - self._margin()   # for the probe and fine-tuning
+        share = PROBE_SHARE if (1 - PROBE_SHARE)*room >= 2*vp else 1.   # too little left for an epoch worth its validation: all to the probe
+        items, until = _permuted(items), now + share*max(0., room)
     train = body_features(learn, learn.dls.test_dl(items, with_labels=True, bs=2*learn.dls.train.bs), until=until)
     if until: self.state['probe_images'] = len(train[1])
     probe, used = fit_probe(learn, train, valid, epochs=epochs, lr=self.lr, cbs=[StopOnNaN()])
@@ -724,7 +731,7 @@ def _lr(self:_Run, phase:str) -> float:
     if phase not in lrs: lrs[phase] = lrs.get('probe') or (float(main_only(suggest_lr, self.learn)) if self.lr == 'auto' else self.lr)
     return lrs[phase]
 
-# %% ../nbs/03b_recipes.ipynb #beac9029
+# %% ../nbs/03b_recipes.ipynb #6eaf9a74
 @patch
 def _plan(self:_Run, phase:str, n:int) -> int:
     "The epochs of the last phase, and their length: what fits in what is left of the budget, at most `cap` epochs, none if a model exists and one does not fit (planned once; a resumed run keeps the plan)."
@@ -732,8 +739,7 @@ def _plan(self:_Run, phase:str, n:int) -> int:
     if 'planned' not in self.state:
         self._freeze(phase)
         stage("timing a few batches to plan the epochs that fit in the budget")
-        margin = PLAN_MARGIN*(self.budget.deadline - self.t0)   # for what the timing does not see: checkpoints, a report's plots
-        epochs, per_epoch, batches = planned_epochs(self.learn, self.budget.deadline - time.perf_counter() - margin, cap=self.cap, after=self.after,
+        epochs, per_epoch, batches = planned_epochs(self.learn, self.budget.deadline - time.perf_counter() - self._margin(), cap=self.cap, after=self.after,
                                                     at_least=0 if self.state.get('phase') else 1)   # an earlier phase left a model
         self.state['planned'] = dict(epochs=epochs, epoch_seconds=round(per_epoch, 3), batches=batches)
     self.phases[-1] = (phase, self.state['planned']['epochs'])

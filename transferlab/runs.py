@@ -252,7 +252,7 @@ def _both(tracked, on_epoch):
         if on_epoch is not None: on_epoch(row)
     return log
 
-# %% ../nbs/04e_runs.ipynb #6e3750a2
+# %% ../nbs/04e_runs.ipynb #20903c39
 @delegates(source_learner)
 def train_run(data:str|Path, # Image folder (one sub-folder per class), or a label CSV
               out:str|Path='runs/train', # Folder for the model, history.csv, result.json, the report and (multi-label) thresholds.json
@@ -290,7 +290,7 @@ def train_run(data:str|Path, # Image folder (one sub-folder per class), or a lab
         left = None if budget_minutes is None else max(0., budget_minutes - (time.perf_counter() - t0)/60)   # the budget is for the whole command
         with learn.no_logging(), (contextlib.nullcontext() if sys.stdout.isatty() else learn.no_bar()):   # no bar redraws in a log
             res = learn.fit_transfer(epochs, freeze_epochs=fe, lr=lr, recipe=recipe, schedule=schedule, early_stop=early_stop,
-                                     budget_minutes=left, budget_after=2 if report else 0, resume=resume, verbose=False, on_epoch=_both(tracked, on_epoch),
+                                     budget_minutes=left, budget_after=1 if report else 0, resume=resume, verbose=False, on_epoch=_both(tracked, on_epoch),   # the report: one validation pass; its plots are in the plan's margin
                                      frozen_stages=frozen_stages, freeze_bn=freeze_bn, metric=metric)
             extra = main_only(_keep, learn, res, staging, settings, report)
         if is_main(): _publish(staging, out, learn)
