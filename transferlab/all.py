@@ -41,6 +41,6 @@ _HELPERS = {   # public in their modules, for code that builds on transferlab; n
     'load_weights_into', 'lite_to_timm', 'mnist_5k_source', 'predict_keeping_history', 'MAX_SIDE', 'run_dir', 'epoch_line', 'torchvision_names', 'DeviceMixedPrecision', 'EpochHistory', 'check_memory', 'input_size', 'simple_head', 'measure_formats',
     'IMBALANCE_RATIO', 'ResumeSafe', 'TensorBatches', 'check_lr', 'LRSuggestion', 'mlflow_module', 'check_model_meta', 'check_weights',
     'RGBImageBlock', 'Deployable', 'export_meta', 'markdown_table', 'read_results', 'RunFailed',
-    'stage', 'stages', 'artifact_root', 'check_server', 'objective', 'logit_shift_scores', 'batch_seconds', 'planned_epochs', 'MAX_PLANNED_EPOCHS', 'PROBE_SHARE', 'PLAN_MARGIN', 'MAX_MARGIN_SECONDS',
+    'stage', 'stages', 'artifact_root', 'check_server', 'objective', 'logit_shift_scores', 'batch_seconds', 'planned_epochs', 'MAX_PLANNED_EPOCHS', 'PROBE_SHARE', 'PLAN_MARGIN', 'MAX_MARGIN_SECONDS', 'ESTIMATE_ERROR',
     'pixel_hash', 'oos_probs', 'MAX_THUMB_DISTANCE', 'MAX_FEATURE_DISTANCE'}
 __all__ = [n for m in _MODULES for n in m.__all__ if n not in _HELPERS]

@@ -6,7 +6,7 @@ Docs: https://transferlab.github.io/transferlab/recipes.html.md"""
 
 # %% ../nbs/03b_recipes.ipynb #4e99c309
 from __future__ import annotations
-import contextlib, dataclasses, html, io, itertools, json, math, os, tempfile, time, warnings
+import contextlib, dataclasses, html, io, json, math, os, tempfile, time, warnings
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -25,12 +25,12 @@ from .train import EpochHistory, SkipAware, is_multilabel, model_size_mb, f1_sco
 from .parallel import is_main, world_size, broadcast_object, main_only, init_process_group, DDPTrainer
 
 # %% auto #0
-__all__ = ['MAX_PLANNED_EPOCHS', 'PLAN_MARGIN', 'MAX_MARGIN_SECONDS', 'IMBALANCE_RATIO', 'PROBE_SHARE', 'search_batches',
-           'LRSuggestion', 'suggest_lr', 'HistoryLogger', 'Checkpoint', 'ResumeSafe', 'EarlyStop', 'Plateau',
-           'SaveBest', 'TimeBudget', 'batch_seconds', 'planned_epochs', 'ShortEpochs', 'StepLR', 'TrainingDiverged',
-           'StopOnNaN', 'FrozenBNStats', 'LogitAdjustedLoss', 'class_prior', 'objective', 'logit_shift_scores',
-           'tune_logit_shift', 'fold_logit_shift', 'TensorBatches', 'body_features', 'fit_probe', 'TrainResult',
-           'check_lr', 'check_recipe', 'freeze_stages', 'epoch_line', 'drop_checkpoints']
+__all__ = ['MAX_PLANNED_EPOCHS', 'PLAN_MARGIN', 'MAX_MARGIN_SECONDS', 'ESTIMATE_ERROR', 'IMBALANCE_RATIO', 'PROBE_SHARE',
+           'search_batches', 'LRSuggestion', 'suggest_lr', 'HistoryLogger', 'Checkpoint', 'ResumeSafe', 'EarlyStop',
+           'Plateau', 'SaveBest', 'TimeBudget', 'batch_seconds', 'planned_epochs', 'ShortEpochs', 'StepLR',
+           'TrainingDiverged', 'StopOnNaN', 'FrozenBNStats', 'LogitAdjustedLoss', 'class_prior', 'objective',
+           'logit_shift_scores', 'tune_logit_shift', 'fold_logit_shift', 'TensorBatches', 'body_features', 'fit_probe',
+           'TrainResult', 'check_lr', 'check_recipe', 'freeze_stages', 'epoch_line', 'drop_checkpoints']
 
 # %% ../nbs/03b_recipes.ipynb #ab381567
 def search_batches(n_batches:int, # Mini-batches in one pass over the training set
@@ -158,7 +158,7 @@ class TimeBudget(Callback):
         if _past(self.deadline): self.hit = True; raise CancelFitException()
 
 # %% ../nbs/03b_recipes.ipynb #50982738
-MAX_PLANNED_EPOCHS, PLAN_MARGIN, MAX_MARGIN_SECONDS = 100, 0.03, 10.
+MAX_PLANNED_EPOCHS, PLAN_MARGIN, MAX_MARGIN_SECONDS, ESTIMATE_ERROR = 100, 0.03, 10., 0.1
 
 def batch_seconds(learn:Learner, # The learner, frozen or not as it will train
                   n:int=4, # Batches timed (after one that warms up)
@@ -183,7 +183,7 @@ def planned_epochs(learn:Learner, # The learner, about to train
                    cap:int=MAX_PLANNED_EPOCHS, # Never more epochs than this
                    after:float=1, # Validation passes that follow training (the logit shift and the ignored-class check share one)
                    at_least:int=1, # Never fewer epochs than this (0: when the run already has a model, the probe)
-                  ) -> tuple: # (epochs, estimated seconds per epoch, training batches per epoch and process)
+                  ) -> tuple: # (epochs, estimated seconds per epoch, training batches per epoch and process, estimated seconds per batch)
     "How many epochs of `learn`, of how many batches, fit in `seconds_left` (at least `at_least`, at most `cap`), from `batch_seconds`."
     t0 = time.perf_counter()
     per_batch = main_only(batch_seconds, learn)
@@ -191,36 +191,86 @@ def planned_epochs(learn:Learner, # The learner, about to train
     n = math.ceil(len(learn.dls.train)/world_size())   # batches of a whole epoch, per process
     valid_pass = per_batch/3*len(learn.dls.valid)   # forward only
     per_epoch = per_batch*n + valid_pass
-    if not math.isfinite(per_epoch) or per_epoch <= 0: return cap, per_epoch, n
+    if not math.isfinite(per_epoch) or per_epoch <= 0: return cap, per_epoch, n, per_batch
     avail = seconds_left - after*valid_pass
+    def shorter(e): b = min(n, int((avail/e - valid_pass)//per_batch)) if e <= cap else 0; return b if b*per_batch >= valid_pass else 0
     whole = int(min(cap, max(0, avail//per_epoch)))
-    e = whole + 1   # or one epoch more, each shorter: better when it trains on more batches
-    b = min(n, int((avail/e - valid_pass)//per_batch)) if e <= cap else 0
-    if b*e > whole*n and b*per_batch >= valid_pass: return e, b*per_batch + valid_pass, b
-    if whole >= max(1, at_least): return whole, per_epoch, n
-    if not at_least: return 0, per_epoch, n
+    hopeful = int(min(cap, max(0, avail//((1 - ESTIMATE_ERROR)*per_epoch))))   # the whole epochs that fit if the timing was slow
+    if hopeful > whole and (b := shorter(hopeful)): return hopeful, b*per_batch + valid_pass, b, per_batch   # (`ShortEpochs` lengthens them if so)
+    b = shorter(e := whole + 1)   # or one epoch more, each shorter: better when it trains on more batches
+    if b*e > whole*n: return e, b*per_batch + valid_pass, b, per_batch
+    if whole >= max(1, at_least): return whole, per_epoch, n, per_batch
+    if not at_least: return 0, per_epoch, n, per_batch
     b = min(n, max(1, int((avail/at_least - valid_pass)//per_batch)))   # too little time: what fits of `at_least` epochs
-    return at_least, b*per_batch + valid_pass, b
+    return at_least, b*per_batch + valid_pass, b, per_batch
 
 # %% ../nbs/03b_recipes.ipynb #4fcde49c
 class _FirstBatches:
-    "The first `n` batches of `dl`'s draw; everything else is `dl`'s."
+    "The first `n` batches of `dl`'s draw (`n` may change while it is read); everything else is `dl`'s."
     def __init__(self, dl, n:int): self.dl, self.n = dl, n
     def __len__(self): return min(self.n, len(self.dl))
     def __iter__(self):
         it = iter(self.dl)
-        try: yield from itertools.islice(it, self.n)
+        try:
+            for k, b in enumerate(it, 1):
+                yield b
+                if k >= self.n: break   # (read after each batch is used: a shorter or longer `n` counts from then)
         finally: getattr(it, 'close', lambda: None)()   # the loader's workers stop with it
     def __getattr__(self, k):
         if k == 'dl': raise AttributeError(k)   # (not set yet: while unpickling)
         return getattr(self.dl, k)
 
 class ShortEpochs(Callback):
-    "Train on the first `n` batches of each epoch's draw of the training set (a fresh random part of it each epoch); validation stays whole."
+    "Train on the first `n` batches of each epoch's draw of the training set (a fresh random part of it each epoch); validation stays whole. With `until`, each epoch's length follows the time measured so far, so the fit and the `after` passes end by `until`."
     order = 12   # after fastai's distributed wrapper (11): `n` batches per process
-    def __init__(self, n:int): store_attr()
+    def __init__(self, n:int, # Training batches of each epoch (with `until`: the first epoch's, until batches are timed)
+                 until:float=None, # A `time.perf_counter()` value by which the fit and the passes after it should end
+                 after:float=0, # Validation passes that follow the fit (with `until`)
+                 batch_seconds:float=None, # Estimated seconds of a training batch, until batches are timed (with `until`)
+                 valid_seconds:float=0., # Estimated seconds of a validation pass, until one is timed (with `until`)
+                 trained:list=None, # A list that gets each epoch's training batches
+                ): store_attr()
+    def before_fit(self):   # the fit's timing: training batches (each epoch's first, which starts the loader, apart), validation passes, the rest of an epoch
+        self.clock, self.ended = dict(batch_s=0., batches=0, first_s=0., epochs=0, valid_s=0., passes=0, other_s=0., gaps=0), None
+    def _per(self, k:str, n:str, default:float) -> float: c = self.clock; return c[k]/c[n] if c[n] else default
+    def _train_seconds(self, now:float) -> float:
+        "Seconds this epoch may train: what is left, less the passes after the fit, shared by the epochs left, less an epoch's validation and callbacks."
+        valid = self._per('valid_s', 'passes', self.valid_seconds)
+        left = self.until - now - self.after*valid
+        return left/(self.n_epoch - self.epoch) - self._per('other_s', 'gaps', valid)
+    def _batches(self, now:float, done:int=0) -> int:
+        "Training batches that fill this epoch's time, `done` of them trained (at least those, and one; at most a whole epoch)."
+        c = self.clock; timed = c['batches'] + max(0, done - 1)
+        rate = (c['batch_s'] + (now - self.first if done else 0.))/timed if timed else (self.batch_seconds or float('nan'))
+        left = self.start + self.allotted - now
+        if not (math.isfinite(rate) and rate > 0): n = self.n
+        else: n = done + left/rate if done else 1 + (left - self._per('first_s', 'epochs', rate))/rate   # (an epoch's first batch starts the loader)
+        return broadcast_object(int(min(self.full, max(done, 1, n))))   # rank 0 decides for every process
     def before_train(self):
-        if self.n < len(self.dl): self.learn.dl = _FirstBatches(self.dl, self.n)
+        now, self.full, self.done, self.frac = time.perf_counter(), len(self.dl), 0, 0.
+        if self.ended is not None: self.clock['other_s'] += now - self.ended; self.clock['gaps'] += 1
+        self.start = now
+        if self.until is None: n = self.n
+        else:
+            self.allotted = self._train_seconds(now)
+            n = self._batches(now)
+        if n < self.full or self.until is not None: self.learn.dl = self.part = _FirstBatches(self.dl, n)
+        else: self.part = None
+    def after_batch(self):
+        if not self.training: return
+        now = time.perf_counter(); self.done += 1
+        if self.done == 1: self.first = now
+        if self.part is None: return
+        if self.until is not None: self.part.n = self._batches(now, self.done)
+        self.frac += (1 - self.frac)/(max(self.part.n, self.done) - self.done + 1)   # the epoch's share of the schedule, reaching 1 at its last batch
+        self.learn.pct_train = (self.epoch + self.frac)/self.n_epoch
+    def after_train(self):
+        self.ended = now = time.perf_counter()
+        if self.trained is not None: self.trained.append(self.done)
+        if not self.done: return
+        c = self.clock; c['first_s'] += self.first - self.start; c['batch_s'] += now - self.first; c['batches'] += self.done - 1; c['epochs'] += 1
+    def before_validate(self): self.validating = time.perf_counter()
+    def after_validate(self): self.clock['valid_s'] += time.perf_counter() - self.validating; self.clock['passes'] += 1
 
 # %% ../nbs/03b_recipes.ipynb #5e9b0c33
 class StepLR(Callback):
@@ -690,8 +740,11 @@ def _callbacks(self:_Run, phase:str, offset:int) -> list:
            *[c for c in (self.best, self.budget) if c is not None], *self.cbs]
     if self.early_stop: cbs.append(EarlyStop(monitor=self.monitor, patience=self.early_stop))
     if phase == 'unfrozen' and self.freeze_bn: cbs.append(FrozenBNStats())
-    batches = (self.state.get('planned') or {}).get('batches')
-    if batches and phase == self.phases[-1][0]: cbs.append(ShortEpochs(batches))   # the plan's epochs (no shorter than whole when they fit)
+    plan = self.state.get('planned') or {}
+    if plan.get('batches') and phase == self.phases[-1][0]:   # the plan's epochs, their length following the time measured
+        b, s = plan['batches'], plan.get('batch_seconds')
+        cbs.append(ShortEpochs(b, until=self.budget.deadline - self._margin(), after=self.after, batch_seconds=s,
+                               valid_seconds=plan['epoch_seconds'] - b*s if s else 0., trained=plan.setdefault('trained', [])))
     if self.parallel: cbs.append(DDPTrainer())   # fastai's distributed trainer (through Accelerate), with one process's batches
     return cbs
 
@@ -739,9 +792,9 @@ def _plan(self:_Run, phase:str, n:int) -> int:
     if 'planned' not in self.state:
         self._freeze(phase)
         stage("timing a few batches to plan the epochs that fit in the budget")
-        epochs, per_epoch, batches = planned_epochs(self.learn, self.budget.deadline - time.perf_counter() - self._margin(), cap=self.cap, after=self.after,
-                                                    at_least=0 if self.state.get('phase') else 1)   # an earlier phase left a model
-        self.state['planned'] = dict(epochs=epochs, epoch_seconds=round(per_epoch, 3), batches=batches)
+        epochs, per_epoch, batches, per_batch = planned_epochs(self.learn, self.budget.deadline - time.perf_counter() - self._margin(), cap=self.cap,
+                                                               after=self.after, at_least=0 if self.state.get('phase') else 1)   # an earlier phase left a model
+        self.state['planned'] = dict(epochs=epochs, epoch_seconds=round(per_epoch, 3), batches=batches, batch_seconds=per_batch)
     self.phases[-1] = (phase, self.state['planned']['epochs'])
     return self.phases[-1][1]
 
