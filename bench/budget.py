@@ -9,8 +9,8 @@ the 10,000 official test photos as validation), MobileNetV2 with its ImageNet we
 the whole command against the budget (the goal: within 5%), the training images of the probe, the
 fine-tuning epochs the run planned, the training batches planned for each and the range each one
 trained (`ShortEpochs` follows the time measured), where the time went (the probe, fine-tuning, and
-the rest: start-up, cache, timing, the checks after training, the report), and the accuracy and
-macro-F1 of the model it kept.
+the rest: start-up, cache, timing, the checks after training, the report; below each row, when each
+step of the command began), and the accuracy and macro-F1 of the model it kept.
 
 Beside it (`--fastai-epochs 1,2`), plain fastai's documented recipe with fixed epoch counts
 (`lr_find`, then `fine_tune(E)`: 1 frozen + E epochs), each end to end in a fresh process, and, per
@@ -23,31 +23,35 @@ import argparse, json, os, subprocess, sys, tempfile, time
 from pathlib import Path
 
 def _fresh(cmd) -> tuple:
-    "Run `cmd` with a fresh transferlab home (and its temporary files), removed after; (wall seconds, completed process, home contents read by `cmd`'s caller)."
-    with tempfile.TemporaryDirectory(prefix='bench-budget-') as home:
+    "Run `cmd` with a fresh transferlab home (and its temporary files), removed after; (wall seconds, stdout, home contents read by `cmd`'s caller, the seconds at which each `step:` line came)."
+    with tempfile.TemporaryDirectory(prefix='bench-budget-') as home, tempfile.TemporaryFile('w+', dir=home) as out:
         env = {**os.environ, 'TRANSFERLAB_HOME': home, 'TMPDIR': home, 'PYTHONWARNINGS': 'ignore'}
-        t0 = time.perf_counter()
-        r = subprocess.run([c.replace('{home}', home) for c in cmd], capture_output=True, text=True, env=env)
-        wall = time.perf_counter() - t0
-        if r.returncode: sys.exit(f"{' '.join(cmd[:3])}: failed:\n{r.stderr[-3000:]}")
-        out = Path(home)/'run'
-        files = {f: json.loads((out/f).read_text()) for f in ('result.json', 'metrics.json') if (out/f).is_file()}
-    return wall, r, files
+        t0, steps, err = time.perf_counter(), [], []
+        p = subprocess.Popen([c.replace('{home}', home) for c in cmd], stdout=out, stderr=subprocess.PIPE, text=True, env=env)
+        for line in p.stderr:
+            err.append(line)
+            if line.startswith('step: '): steps.append((time.perf_counter() - t0, line[6:].strip()))
+        p.wait(); wall = time.perf_counter() - t0
+        if p.returncode: sys.exit(f"{' '.join(cmd[:3])}: failed:\n{''.join(err)[-3000:]}")
+        out.seek(0); stdout = out.read()
+        run = Path(home)/'run'
+        files = {f: json.loads((run/f).read_text()) for f in ('result.json', 'metrics.json') if (run/f).is_file()}
+    return wall, stdout, files, steps
 
 def ours(data, m, a) -> dict:
     exe = Path(sys.executable).parent/'transferlab'
-    wall, _, f = _fresh([str(exe), 'train', str(data), '--arch', a.arch, '--size', str(a.size), '--budget-minutes', str(m), '--out', '{home}/run'])
+    wall, _, f, steps = _fresh([str(exe), 'train', str(data), '--arch', a.arch, '--size', str(a.size), '--budget-minutes', str(m), '--out', '{home}/run'])
     res, met = f['result.json'], f['metrics.json']
     plan, hist = res.get('planned') or {}, res.get('history') or []
     seconds = {p: sum(r['seconds'] for r in hist if r['phase'] == p) for p in ('probe', 'unfrozen')}
     trained = plan.get('trained')
     return dict(wall=wall, epochs=plan.get('epochs', '-'), batches=plan.get('batches', '-'), probe=plan.get('probe_images', '-'), stopped=res['stopped'],
                 trained=f"{min(trained)}-{max(trained)}" if trained else '-', probe_s=seconds['probe'], tune_s=seconds['unfrozen'],
-                accuracy=met['accuracy'], f1_macro=met.get('f1_macro', float('nan')))
+                accuracy=met['accuracy'], f1_macro=met.get('f1_macro', float('nan')), steps=steps)
 
 def plain(data, e, a) -> dict:
-    wall, r, _ = _fresh([sys.executable, __file__, '--one-fastai', str(e), '--data', str(data), '--arch', a.arch, '--size', str(a.size)])
-    return dict(wall=wall, **json.loads(r.stdout.strip().splitlines()[-1]))
+    wall, stdout, _, _ = _fresh([sys.executable, __file__, '--one-fastai', str(e), '--data', str(data), '--arch', a.arch, '--size', str(a.size)])
+    return dict(wall=wall, **json.loads(stdout.strip().splitlines()[-1]))
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -77,6 +81,7 @@ def main():
             print(f"{m:>10g}{r['wall']:>9.1f}{r['wall']/(60*m):>13.3f}{r['probe']:>11}{r['epochs']:>8}{r['batches']:>9}{r['trained']:>10}"
                   f"{r['probe_s']:>9.1f}{r['tune_s']:>10.1f}{r['wall'] - r['probe_s'] - r['tune_s']:>9.1f}{r['stopped']:>11}"
                   f"{r['accuracy']:>10.4f}{r['f1_macro']:>10.4f}", flush=True)
+            print('           steps (seconds from the start): ' + '; '.join(f"{t:.1f} {s[:40]}" for t, s in r['steps']) + f"; {r['wall']:.1f} end", flush=True)
     fixed = []
     if a.fastai_epochs:
         print(f"\nplain fastai, fixed recipes\n{'recipe':<22}{'wall s':>9}{'wall min':>10}{'accuracy':>10}{'macro-F1':>10}", flush=True)

@@ -183,13 +183,14 @@ def planned_epochs(learn:Learner, # The learner, about to train
                    cap:int=MAX_PLANNED_EPOCHS, # Never more epochs than this
                    after:float=1, # Validation passes that follow training (the logit shift and the ignored-class check share one)
                    at_least:int=1, # Never fewer epochs than this (0: when the run already has a model, the probe)
+                   valid_seconds:float=None, # Seconds of a validation pass, measured (the probe's); else a third of a training batch's per batch
                   ) -> tuple: # (epochs, estimated seconds per epoch, training batches per epoch and process, estimated seconds per batch)
     "How many epochs of `learn`, of how many batches, fit in `seconds_left` (at least `at_least`, at most `cap`), from `batch_seconds`."
     t0 = time.perf_counter()
     per_batch = main_only(batch_seconds, learn)
     seconds_left -= time.perf_counter() - t0
     n = math.ceil(len(learn.dls.train)/world_size())   # batches of a whole epoch, per process
-    valid_pass = per_batch/3*len(learn.dls.valid)   # forward only
+    valid_pass = valid_seconds or per_batch/3*len(learn.dls.valid)   # forward only
     per_epoch = per_batch*n + valid_pass
     if not math.isfinite(per_epoch) or per_epoch <= 0: return cap, per_epoch, n, per_batch
     avail = seconds_left - after*valid_pass
@@ -676,7 +677,7 @@ def _probe_phase(self:_Run, epochs:int) -> dict:
           + (f" (at most {PROBE_SHARE:.0%} of the time left)" if self.budget is not None else ''))
     valid = body_features(learn, learn.dls.valid)
     if self.budget is not None:   # a random part of the training set, if time is short; room kept for the passes after the run
-        now = time.perf_counter(); vp = now - t0
+        now = time.perf_counter(); vp = self.state['valid_seconds'] = now - t0   # (what a validation pass costs: the plan's price for one)
         room = self.budget.deadline - now - self.after*vp - self._margin()   # for the probe and fine-tuning
         share = PROBE_SHARE if (1 - PROBE_SHARE)*room >= 2*vp else 1.   # too little left for an epoch worth its validation: all to the probe
         items, until = _permuted(items), now + share*max(0., room)
@@ -742,9 +743,8 @@ def _callbacks(self:_Run, phase:str, offset:int) -> list:
     if phase == 'unfrozen' and self.freeze_bn: cbs.append(FrozenBNStats())
     plan = self.state.get('planned') or {}
     if plan.get('batches') and phase == self.phases[-1][0]:   # the plan's epochs, their length following the time measured
-        b, s = plan['batches'], plan.get('batch_seconds')
-        cbs.append(ShortEpochs(b, until=self.budget.deadline - self._margin(), after=self.after, batch_seconds=s,
-                               valid_seconds=plan['epoch_seconds'] - b*s if s else 0., trained=plan.setdefault('trained', [])))
+        cbs.append(ShortEpochs(plan['batches'], until=self.budget.deadline - self._margin(), after=self.after, batch_seconds=plan.get('batch_seconds'),
+                               valid_seconds=plan.get('valid_seconds') or 0., trained=plan.setdefault('trained', [])))
     if self.parallel: cbs.append(DDPTrainer())   # fastai's distributed trainer (through Accelerate), with one process's batches
     return cbs
 
@@ -793,8 +793,11 @@ def _plan(self:_Run, phase:str, n:int) -> int:
         self._freeze(phase)
         stage("timing a few batches to plan the epochs that fit in the budget")
         epochs, per_epoch, batches, per_batch = planned_epochs(self.learn, self.budget.deadline - time.perf_counter() - self._margin(), cap=self.cap,
-                                                               after=self.after, at_least=0 if self.state.get('phase') else 1)   # an earlier phase left a model
-        self.state['planned'] = dict(epochs=epochs, epoch_seconds=round(per_epoch, 3), batches=batches, batch_seconds=per_batch)
+                                                               after=self.after, at_least=0 if self.state.get('phase') else 1,   # an earlier phase left a model
+                                                               valid_seconds=self.state.get('valid_seconds'))
+        vs = per_epoch - batches*per_batch   # (the validation pass it priced)
+        self.state['planned'] = dict(epochs=epochs, epoch_seconds=round(per_epoch, 3), batches=batches, batch_seconds=per_batch,
+                                     valid_seconds=vs if math.isfinite(vs) else None)
     self.phases[-1] = (phase, self.state['planned']['epochs'])
     return self.phases[-1][1]
 
@@ -847,6 +850,7 @@ def _shift_logits(self:_Run) -> tuple:
     learn = self.learn
     if not self.shift or is_multilabel(learn.dls) or not len(learn.dls.valid_ds) or not self.history.exists(): return None, None
     prior, kept = class_prior(learn.dls), {}
+    stage(f"tuning a logit shift on the {len(learn.dls.valid_ds):,} validation images (metric={self.metric!r})")
     def tune():
         kept['preds'] = predict_keeping_history(learn, dl=learn.dls.valid)
         return tune_logit_shift(*kept['preds'], prior, self.metric)

@@ -211,8 +211,8 @@ def _thresholds(learn) -> dict:
                 f1_macro_at_0_5=f1(0.5)['macro'], f1_macro_per_class=f1(per)['macro'])
 
 # %% ../nbs/04e_runs.ipynb #67091c25
-def _keep(learn, res, stage:Path, settings:dict, report:bool) -> dict:
-    "The model (and thresholds) and the report of a finished run, in `stage`; returns the tuned threshold, if any."
+def _keep(learn, res, into:Path, settings:dict, report:bool) -> dict:
+    "The model (and thresholds) and the report of a finished run, in `into`; returns the tuned threshold, if any."
     from transferlab.train import is_multilabel
     from transferlab.recipes import drop_checkpoints
     from transferlab.persist import save_classifier
@@ -221,12 +221,13 @@ def _keep(learn, res, stage:Path, settings:dict, report:bool) -> dict:
     extra = {}
     if is_multilabel(learn.dls):
         th = _thresholds(learn)
-        write_json(stage/'thresholds.json', th)
+        write_json(into/'thresholds.json', th)
         extra['thresh'] = th['thresh']
-    save_classifier(learn, stage/'model', **extra)
+    save_classifier(learn, into/'model', **extra)
     if report:
+        stage(f"writing the report: the kept model on the {len(learn.dls.valid_ds):,} validation images, and its plots")
         facts = dict(settings, kept_epoch=res.best_epoch + 1, epochs_run=len(res.history), stopped=res.stopped, recipe=res.recipe)
-        write_report(learn, evaluate(learn, thresh=extra.get('thresh')), stage, result=res, title=f"transferlab train: {Path(settings['data']).name}",
+        write_report(learn, evaluate(learn, thresh=extra.get('thresh')), into, result=res, title=f"transferlab train: {Path(settings['data']).name}",
                      settings={k: v for k, v in facts.items() if k not in ('out', 'resume')})
     drop_checkpoints(learn)   # the model is saved: a finished run is not resumed, and its best epoch is the model
     return extra
