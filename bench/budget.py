@@ -17,7 +17,7 @@ Beside it (`--fastai-epochs 1,2`), plain fastai's documented recipe with fixed e
 budget, the best of those that finished inside it.
 
 Usage: python bench/budget.py [--minutes 2,4] [--n-per-class 1000] [--size 64] [--data-size 64]
-                              [--arch mobilenet_v2] [--fastai-epochs 1,2] [--skip-ours]
+                              [--arch mobilenet_v2] [--fastai-epochs 1,2] [--skip-ours] [--keep DIR]
 """
 import argparse, json, os, subprocess, sys, tempfile, time
 from pathlib import Path
@@ -42,6 +42,7 @@ def ours(data, m, a) -> dict:
     exe = Path(sys.executable).parent/'transferlab'
     wall, _, f, steps = _fresh([str(exe), 'train', str(data), '--arch', a.arch, '--size', str(a.size), '--budget-minutes', str(m), '--out', '{home}/run'])
     res, met = f['result.json'], f['metrics.json']
+    if a.keep: Path(a.keep).mkdir(parents=True, exist_ok=True); (Path(a.keep)/f'result-{m:g}min.json').write_text(json.dumps(res, indent=1))
     plan, hist = res.get('planned') or {}, res.get('history') or []
     seconds = {p: sum(r['seconds'] for r in hist if r['phase'] == p) for p in ('probe', 'unfrozen')}
     trained = plan.get('trained')
@@ -60,6 +61,7 @@ def main():
     ap.add_argument('--data-size', type=int, default=None, help='size of the saved photos (default: --size; 28 is as Fashion-MNIST ships them)')
     ap.add_argument('--arch', default='mobilenet_v2')
     ap.add_argument('--fastai-epochs', default='', help="plain fastai's fine_tune(E) to run beside, e.g. 1,2")
+    ap.add_argument('--keep', help="a folder to copy each run's result.json into (result-<M>min.json)")
     ap.add_argument('--skip-ours', action='store_true'); ap.add_argument('--one-fastai', type=int); ap.add_argument('--data')
     a = ap.parse_args()
     if a.one_fastai is not None:
