@@ -484,7 +484,7 @@ class TrainResult:
     processes:int=1 # Processes that trained the model together (data-parallel)
     ignored:list=None # Classes with validation items that the kept model never gets right (recall 0)
     adjusted:dict=None # The logit shift tuned for `metric` (see `tune_logit_shift`): tau, metric, validation metrics before and after
-    planned:dict=None # With a budget: the fine-tuning epochs planned to fit in it, their estimated seconds and training batches, and the training images of the probe
+    planned:dict=None # With a budget: the fine-tuning epochs planned to fit in it, their estimated seconds and training batches, the batches each trained, and the training images of the probe
 
 # %% ../nbs/03b_recipes.ipynb #4f1e6a8b
 @patch
