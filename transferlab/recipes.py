@@ -1,4 +1,4 @@
-"""`Learner.fit_transfer`: a linear probe on features computed once, then fine-tuning with frozen BatchNorm statistics, stage-wise learning rates and label smoothing; checkpoints, budgets, early stopping and a log, each a fastai callback.
+"""`Learner.fit_transfer`: a linear probe on features computed once, then fine-tuning the body as a short trial on the data says, with stage-wise learning rates and label smoothing; checkpoints, budgets, early stopping and a log, each a fastai callback.
 
 Docs: https://transferlab.github.io/transferlab/recipes.html.md"""
 
@@ -26,11 +26,12 @@ from .parallel import is_main, world_size, broadcast_object, main_only, init_pro
 
 # %% auto #0
 __all__ = ['MAX_PLANNED_EPOCHS', 'PLAN_MARGIN', 'MAX_MARGIN_SECONDS', 'ESTIMATE_ERROR', 'IMBALANCE_RATIO', 'PROBE_SHARE',
-           'search_batches', 'LRSuggestion', 'suggest_lr', 'HistoryLogger', 'Checkpoint', 'ResumeSafe', 'EarlyStop',
-           'Plateau', 'SaveBest', 'TimeBudget', 'batch_seconds', 'planned_epochs', 'ShortEpochs', 'StepLR',
-           'TrainingDiverged', 'StopOnNaN', 'FrozenBNStats', 'LogitAdjustedLoss', 'class_prior', 'objective',
-           'logit_shift_scores', 'tune_logit_shift', 'fold_logit_shift', 'TensorBatches', 'body_features', 'fit_probe',
-           'TrainResult', 'check_lr', 'check_recipe', 'freeze_stages', 'epoch_line', 'drop_checkpoints']
+           'TRIAL_EPOCH', 'TRIAL_MIN_BATCHES', 'TRIAL_BUDGET', 'TRIAL_CONFIDENCE', 'BODY_WAYS', 'search_batches',
+           'LRSuggestion', 'suggest_lr', 'HistoryLogger', 'Checkpoint', 'ResumeSafe', 'EarlyStop', 'Plateau',
+           'SaveBest', 'TimeBudget', 'batch_seconds', 'planned_epochs', 'ShortEpochs', 'StepLR', 'TrainingDiverged',
+           'StopOnNaN', 'FrozenBNStats', 'LogitAdjustedLoss', 'class_prior', 'objective', 'logit_shift_scores',
+           'tune_logit_shift', 'fold_logit_shift', 'TensorBatches', 'body_features', 'fit_probe', 'TrainResult',
+           'check_lr', 'check_recipe', 'freeze_stages', 'better_share', 'epoch_line', 'drop_checkpoints']
 
 # %% ../nbs/03b_recipes.ipynb #ab381567
 def search_batches(n_batches:int, # Mini-batches in one pass over the training set
@@ -485,6 +486,7 @@ class TrainResult:
     ignored:list=None # Classes with validation items that the kept model never gets right (recall 0)
     adjusted:dict=None # The logit shift tuned for `metric` (see `tune_logit_shift`): tau, metric, validation metrics before and after
     planned:dict=None # With a budget: the fine-tuning epochs planned to fit in it, their estimated seconds and training batches, the batches each trained, and the training images of the probe
+    body:dict=None # How fine-tuning treated the body: stages kept fixed, BatchNorm statistics frozen, and the trial that chose (see `_choose_body`)
 
 # %% ../nbs/03b_recipes.ipynb #4f1e6a8b
 @patch
@@ -623,11 +625,12 @@ def _run_loss(learn:Learner, recipe:str, label_smoothing:float, imbalance:str, m
 
 # %% ../nbs/03b_recipes.ipynb #5f3b9a20
 def _lpft_choices(learn:Learner, recipe:str, frozen_stages, freeze_bn) -> tuple:
-    "(stages kept fixed, BatchNorm statistics frozen) while fine-tuning: both only for 'lpft' on pretrained weights unless given."
+    "(stages kept fixed, BatchNorm statistics frozen, whether a trial decides) while fine-tuning: fixed and frozen only for 'lpft' on pretrained weights unless given; a trial when neither is given there."
     pretrained = recipe == 'lpft' and getattr(learn, 'transferlab', {}).get('pretrained', True) is not False
+    trial = pretrained and frozen_stages is None and freeze_bn is None
     if frozen_stages is None: frozen_stages = 2 if pretrained else 0
     fixed = min(frozen_stages, max(len(learn.splitter(learn.model)) - 2, 0)) if recipe == 'lpft' else 0
-    return fixed, (pretrained if freeze_bn is None else bool(freeze_bn and recipe == 'lpft'))
+    return fixed, (pretrained if freeze_bn is None else bool(freeze_bn and recipe == 'lpft')), trial
 
 # %% ../nbs/03b_recipes.ipynb #b3e61f8d
 def _parallel(distributed) -> bool:
@@ -645,8 +648,9 @@ class _Run:
     "One `fit_transfer` call: its settings, its files, its progress (`state`) and the callbacks its phases share."
     def __init__(self, learn:Learner, phases:list, lr, recipe:str, schedule:str, monitor:str, early_stop, save_best:bool, budget_minutes,
                  log_csv:bool, resume:bool, lr_mult:float, frozen_stages:int, freeze_bn:bool, verbose:bool, on_epoch, cbs:list, parallel:bool,
-                 metric:str='auto', shift:bool=True, cap:int=None, after:int=2):
+                 metric:str='auto', shift:bool=True, cap:int=None, after:int=2, trial:bool=False):
         store_attr(but='save_best,budget_minutes,log_csv,resume')   # cap: with a budget, the most epochs `_plan` may give fine-tuning; after: validation passes that follow it
+        self.kept = (frozen_stages, freeze_bn)   # trial: `_choose_body` decides between these ('kept') and everything trained
         self.t0, self.models = time.perf_counter(), Path(learn.path)/learn.model_dir
         self.scratch = None if log_csv else tempfile.TemporaryDirectory(prefix='transferlab-history-')   # the log `TrainResult` reads
         self.history = (Path(learn.path) if log_csv else Path(self.scratch.name))/'history.csv'
@@ -784,6 +788,103 @@ def _lr(self:_Run, phase:str) -> float:
     if phase not in lrs: lrs[phase] = lrs.get('probe') or (float(main_only(suggest_lr, self.learn)) if self.lr == 'auto' else self.lr)
     return lrs[phase]
 
+# %% ../nbs/03b_recipes.ipynb #3e7b9d42
+def _hits(preds, targs, multi:bool) -> tuple:
+    "(predicted, true) as 0/1 arrays (n_items, n_classes): the top class (single-label) or the labels above 0.5."
+    p, t = _as_np(preds).astype(np.float64), _as_np(targs)
+    if multi: return (p > 0.5).astype(np.float32), (t > 0.5).astype(np.float32)
+    k = p.shape[1]
+    return np.eye(k, dtype=np.float32)[p.argmax(1)], np.eye(k, dtype=np.float32)[t.astype(int)]
+
+def better_share(a, # Probabilities (or logits) of one model on the validation set, (n_items, n_classes)
+                 b, # The other model's, on the same items
+                 targs, # Class indices (single-label) or 0/1 per class (multi-label)
+                 metric:str='accuracy', # 'accuracy', 'accuracy_multi' or 'f1_macro' (anything else: accuracy)
+                 multi:bool=False, # Multi-label (a label is predicted above 0.5)
+                 resamples:int=400, # Bootstrap resamples
+                 seed:int=0, # For a reproducible answer
+                ) -> float:
+    "The share of bootstrap resamples of the items on which `b` scores better than `a` by `metric` (paired: both on the same resampled items)."
+    (pa, t), (pb, _) = _hits(a, targs, multi), _hits(b, targs, multi)
+    rng, wins = np.random.default_rng(seed), 0
+    for n in [100]*(resamples//100) + ([resamples % 100] if resamples % 100 else []):
+        w = rng.poisson(1., (n, len(t))).astype(np.float32)   # each item's weight in each resample
+        def score(p):
+            if metric == 'f1_macro':
+                tp, pc, tc = w @ (p*t), w @ p, w @ t
+                return np.where(pc + tc > 0, 2*tp/np.maximum(pc + tc, 1e-12), 0.).mean(1)
+            right = (p == t).all(1) if not multi else (p == t).mean(1)
+            return (w @ right.astype(np.float32))/np.maximum(w.sum(1), 1e-12)
+        wins += int((score(pb) > score(pa)).sum())
+    return wins/resamples
+
+# %% ../nbs/03b_recipes.ipynb #2d9e4b71
+TRIAL_EPOCH, TRIAL_MIN_BATCHES, TRIAL_BUDGET, TRIAL_CONFIDENCE = 0.5, 10, 0.2, 0.95
+BODY_WAYS = ('kept', 'trained')   # first stages fixed and BatchNorm statistics frozen; or everything trained, BatchNorm in training mode
+
+class _ValidPreds(Callback):
+    "The model's outputs and targets on the last validation pass of a fit (gathered from every process)."
+    order = 60
+    def before_validate(self): self.preds, self.targs = [], []
+    def after_batch(self):
+        if not self.training: self.preds.append(self.learn.to_detach(self.pred).float()); self.targs.append(self.learn.to_detach(self.yb[0]))
+    def result(self) -> tuple: return torch.cat(self.preds), torch.cat(self.targs)
+
+@patch
+def _way(self:_Run, way:str):
+    "Fine-tune the body `way`: 'kept' (the run's fixed stages and frozen statistics) or 'trained'."
+    self.frozen_stages, self.freeze_bn = self.kept if way == 'kept' else (0, False)
+
+@patch
+def _trial_batches(self:_Run) -> int:
+    "Training batches each way gets in the trial: `TRIAL_EPOCH` of an epoch, at least `TRIAL_MIN_BATCHES`; with a budget, what `TRIAL_BUDGET` of the time left holds (0: no trial)."
+    n, plan = len(self.learn.dls.train), self.state.get('planned')
+    k = min(n, max(TRIAL_MIN_BATCHES, math.ceil(TRIAL_EPOCH*((plan or {}).get('batches') or n))))
+    if self.budget is None or not plan: return k
+    room = TRIAL_BUDGET*(self.budget.deadline - time.perf_counter() - self._margin()) - 2*(plan.get('valid_seconds') or 0.)
+    fits = int(room/(2*plan['batch_seconds'])) if plan.get('batch_seconds') and room > 0 else 0
+    return min(k, fits) if fits >= min(TRIAL_MIN_BATCHES, n) else 0
+
+@patch
+def _try(self:_Run, way:str, k:int, start:dict) -> tuple:
+    "(validation `monitor`, outputs, targets) after `k` batches of one-cycle fine-tuning done `way` from the weights `start` (NaN and no outputs if it diverged)."
+    learn, peak, preds = self.learn, self.state['lrs']['unfrozen'], _ValidPreds()
+    learn.model.load_state_dict(start); learn.opt = None
+    self._way(way); self._freeze('unfrozen')
+    cbs = [ShortEpochs(k), StopOnNaN(), preds] + ([FrozenBNStats()] if self.freeze_bn else []) + ([DDPTrainer()] if self.parallel else [])
+    try:
+        with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(1, slice(peak/self.lr_mult, peak), cbs=cbs)
+    except TrainingDiverged: return float('nan'), None, None
+    return float(learn.recorder.values[-1][learn.recorder.metric_names[1:-1].index(self.monitor)]), *preds.result()
+
+@patch
+def _pick_way(self:_Run, tried:dict) -> tuple:
+    "(way, share): 'trained' when it beat 'kept' on at least `TRIAL_CONFIDENCE` of the validation resamples (or kept diverged), else 'kept'."
+    (_, pk, t), (_, pt, _) = tried['kept'], tried['trained']
+    if pt is None: return 'kept', 0.
+    if pk is None: return 'trained', 1.
+    share = better_share(pk, pt, t, self.monitor, multi=is_multilabel(self.learn.dls))
+    return ('trained' if share >= TRIAL_CONFIDENCE else 'kept'), share
+
+@patch
+def _choose_body(self:_Run, phase:str):
+    "Set how fine-tuning treats the body: as given, or (`trial`, after the probe) as a trial on the validation set shows; decided once (a resumed run keeps it)."
+    if phase != 'unfrozen': return
+    if 'body' not in self.state:
+        k = self._trial_batches() if self.trial and self.state.get('phase') == 'probe' else 0
+        tried, learn, way, share = {}, self.learn, 'kept', None
+        if k:
+            stage(f"choosing how to fine-tune the body: {k} batches of each way from the probe, scored on the validation set ({self.monitor})")
+            start = {n: v.detach().clone() for n, v in learn.model.state_dict().items()}
+            try: tried = {w: self._try(w, k, start) for w in BODY_WAYS}
+            finally: learn.model.load_state_dict(start); learn.opt = None
+            way, share = main_only(self._pick_way, tried)
+        self._way(way)
+        self.state['body'] = broadcast_object(dict(way=way if k else None, frozen_stages=self.frozen_stages, freeze_bn=self.freeze_bn,
+                                                   trial={w: r[0] for w, r in tried.items()} or None, trial_batches=k,
+                                                   trained_better=share))   # rank 0's choice for every process
+    b = self.state['body']; self.frozen_stages, self.freeze_bn = b['frozen_stages'], b['freeze_bn']
+
 # %% ../nbs/03b_recipes.ipynb #6eaf9a74
 @patch
 def _plan(self:_Run, phase:str, n:int) -> int:
@@ -814,6 +915,7 @@ def fit(self:_Run) -> str:
                 self._lr(phase)
                 n = self._plan(phase, n)
                 if not n: return 'budget'   # not one epoch fits: the model is what the earlier phase left
+                self._choose_body(phase)
                 logged = self._train(phase, n, start, offset)
                 if self.budget is not None and self.budget.hit: return 'budget'
                 if start + logged < n: stopped = 'early stop'
@@ -882,7 +984,7 @@ def conclude(self:_Run, stopped:str, tta:bool, **extra) -> TrainResult:
     def result():   # rank 0 reads the history it wrote; every process returns the same result
         done = self.history.exists()
         res = _result(self.learn, self.history, self.monitor, self.t0, self.state['lrs'], stopped, recipe=self.recipe, **extra, processes=procs, adjusted=adjusted,
-                      planned=_planned(self.state),
+                      planned=_planned(self.state), body=self.state.get('body'),
                       ignored=_ignored(self.learn, preds) if done else None, **({'tta': _tta_metrics(self.learn)} if tta and stopped != 'budget' and done else {}))
         res.save(Path(self.learn.path)/'result.json')
         return res
@@ -913,7 +1015,7 @@ def _plain_log(learn:Learner, on_epoch, total:int) -> tuple:
 def fit_transfer(self:Learner, epochs:int=None, # Epochs after unfreezing (default 4); with `budget_minutes`, at most this many (default `MAX_PLANNED_EPOCHS`)
                  freeze_epochs:int=1, # Frozen epochs first (0: none); with recipe 'lpft', each is 10 passes of the probe
                  lr:float|str='auto', # Peak learning rate, or 'auto' (one search: on the probe, or before the first phase)
-                 recipe:str='lpft', # 'lpft' (probe, then fine-tune with frozen BatchNorm statistics) or 'classic'
+                 recipe:str='lpft', # 'lpft' (probe, then fine-tune as a short trial says) or 'classic'
                  schedule:str='one_cycle', # 'one_cycle', 'flat_cos', 'plateau' or 'step'
                  early_stop:int=None, # Stop a phase after this many epochs without improvement
                  save_best:bool=True, # Keep the best weights (by `monitor`) and end with them
@@ -928,8 +1030,8 @@ def fit_transfer(self:Learner, epochs:int=None, # Epochs after unfreezing (defau
                  imbalance:str='auto', # 'auto' (logit adjustment when classes are skewed and `metric` is not accuracy), 'none' or 'logit_adjust'
                  metric:str='auto', # What a single-label run serves: 'accuracy', 'macro_f1', or 'auto' (their mean)
                  shift_logits:bool=True, # Tune a logit shift for `metric` on the validation set and keep it in the model (single-label)
-                 frozen_stages:int=None, # Stages of the body that stay fixed while fine-tuning with 'lpft' (default: 2 from pretrained weights, else 0)
-                 freeze_bn:bool=None, # Keep BatchNorm statistics frozen while fine-tuning with 'lpft' (default: with pretrained weights)
+                 frozen_stages:int=None, # Stages of the body that stay fixed while fine-tuning with 'lpft' (default: from pretrained weights, a trial decides 2 or 0; else 0)
+                 freeze_bn:bool=None, # Keep BatchNorm statistics frozen while fine-tuning with 'lpft' (default: from pretrained weights, a trial decides; else not)
                  tta:bool=False, # Also measure the kept model with test-time augmentation (`TrainResult.tta`)
                  verbose:bool=True, # Let fastai print each new best epoch
                  on_epoch=None, # Called with each epoch's history row (a dict) as it is logged
@@ -942,11 +1044,11 @@ def fit_transfer(self:Learner, epochs:int=None, # Epochs after unfreezing (defau
     lr = check_recipe(epochs, freeze_epochs, recipe, schedule, imbalance, early_stop, budget_minutes, lr, metric); _check_size(self, max_model_mb)
     check_number('budget_after', budget_after, 0)
     phases = ([('probe' if recipe == 'lpft' else 'frozen', freeze_epochs)] if freeze_epochs else []) + ([('unfrozen', epochs)] if epochs else [])
-    fixed, freeze_bn = _lpft_choices(self, recipe, frozen_stages, freeze_bn)
+    fixed, freeze_bn, trial = _lpft_choices(self, recipe, frozen_stages, freeze_bn)
     on_epoch, plain = _plain_log(self, on_epoch, None if cap else sum(n for _, n in phases))
     run = _Run(self, phases, lr, recipe, schedule, _monitor(self, monitor, metric), early_stop, save_best, budget_minutes, log_csv, resume,
                lr_mult or (10 if recipe == 'lpft' else 100), fixed, freeze_bn, verbose and not plain, on_epoch, list(cbs or []), _parallel(distributed),
-               metric, shift_logits, cap, 1 + budget_after)
+               metric, shift_logits, cap, 1 + budget_after, trial)
     with _run_loss(self, recipe, label_smoothing, imbalance, metric) as how, (contextlib.nullcontext() if is_main() else self.no_bar()), \
          (self.no_logging() if plain else contextlib.nullcontext()):
         stopped = run.fit()

@@ -268,8 +268,8 @@ def train_run(data:str|Path, # Image folder (one sub-folder per class), or a lab
               report:bool=True, # Also evaluate on the validation set and write report.html
               mlflow:str=None, # Track the run in MLflow: 'default' (MLflow's default store) or a tracking URI
               on_epoch=None, # Called with each epoch's history row as it is logged
-              frozen_stages:int=None, # Stages kept fixed while fine-tuning (default: 2 from trained weights, else 0)
-              freeze_bn:bool=None, # Keep BatchNorm statistics frozen while fine-tuning (default: with trained weights)
+              frozen_stages:int=None, # Stages kept fixed while fine-tuning (default: from trained weights, 2 or 0 as a short trial decides; else 0)
+              freeze_bn:bool=None, # Keep BatchNorm statistics frozen while fine-tuning (default: from trained weights, as a short trial decides; else not)
               metric:str='auto', # What the run serves: 'accuracy', 'macro_f1', or 'auto' (their mean); see `Learner.fit_transfer`
               drop_duplicates:bool=False, # Leave out all but one image of each group of copies first (see `transferlab.issues`)
               **kwargs) -> tuple: # (`TrainResult`, the multi-label threshold or None)
