@@ -823,12 +823,14 @@ TRIAL_EPOCH, TRIAL_MIN_BATCHES, TRIAL_BUDGET, TRIAL_CONFIDENCE = 0.5, 10, 0.2, 0
 BODY_WAYS = ('kept', 'trained')   # first stages fixed and BatchNorm statistics frozen; or everything trained, BatchNorm in training mode
 
 class _ValidPreds(Callback):
-    "The model's outputs and targets on the last validation pass of a fit (gathered from every process)."
+    "The model's predictions (through its loss's activation: probabilities) and targets on the last validation pass of a fit (gathered from every process)."
     order = 60
-    def before_validate(self): self.preds, self.targs = [], []
+    def before_validate(self): self.preds, self.targs, self.act = [], [], getattr(self.learn.loss_func, 'activation', None)
     def after_batch(self):
         if not self.training: self.preds.append(self.learn.to_detach(self.pred).float()); self.targs.append(self.learn.to_detach(self.yb[0]))
-    def result(self) -> tuple: return torch.cat(self.preds), torch.cat(self.targs)
+    def result(self) -> tuple:   # (after the fit: sigmoid for multi-label, since `better_share` reads labels above 0.5)
+        preds = torch.cat(self.preds)
+        return (self.act(preds) if callable(self.act) else preds), torch.cat(self.targs)
 
 @patch
 def _way(self:_Run, way:str):
