@@ -486,7 +486,7 @@ class TrainResult:
     ignored:list=None # Classes with validation items that the kept model never gets right (recall 0)
     adjusted:dict=None # The logit shift tuned for `metric` (see `tune_logit_shift`): tau, metric, validation metrics before and after
     planned:dict=None # With a budget: the fine-tuning epochs planned to fit in it, their estimated seconds and training batches, the batches each trained, and the training images of the probe
-    body:dict=None # How fine-tuning treated the body: stages kept fixed, BatchNorm statistics frozen, and the trial that chose (see `_choose_body`)
+    body:dict=None # How fine-tuning treated the body: the way, stages kept fixed, BatchNorm statistics frozen, and the trial's scores and `better_share`
 
 # %% ../nbs/03b_recipes.ipynb #4f1e6a8b
 @patch
@@ -796,7 +796,7 @@ def _hits(preds, targs, multi:bool) -> tuple:
     k = p.shape[1]
     return np.eye(k, dtype=np.float32)[p.argmax(1)], np.eye(k, dtype=np.float32)[t.astype(int)]
 
-def better_share(a, # Probabilities (or logits) of one model on the validation set, (n_items, n_classes)
+def better_share(a, # One model's probabilities on the validation set, (n_items, n_classes) (single-label: logits do too)
                  b, # The other model's, on the same items
                  targs, # Class indices (single-label) or 0/1 per class (multi-label)
                  metric:str='accuracy', # 'accuracy', 'accuracy_multi' or 'f1_macro' (anything else: accuracy)
