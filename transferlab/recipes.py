@@ -25,11 +25,12 @@ from .train import EpochHistory, SkipAware, is_multilabel, model_size_mb, f1_sco
 from .parallel import is_main, world_size, broadcast_object, main_only, init_process_group, DDPTrainer
 
 # %% auto #0
-__all__ = ['MAX_PLANNED_EPOCHS', 'PLAN_MARGIN', 'MAX_MARGIN_SECONDS', 'ESTIMATE_ERROR', 'IMBALANCE_RATIO', 'PROBE_SHARE',
-           'TRIAL_EPOCH', 'TRIAL_MIN_BATCHES', 'TRIAL_BUDGET', 'TRIAL_CONFIDENCE', 'BODY_WAYS', 'search_batches',
-           'LRSuggestion', 'suggest_lr', 'HistoryLogger', 'Checkpoint', 'ResumeSafe', 'EarlyStop', 'Plateau',
-           'SaveBest', 'TimeBudget', 'batch_seconds', 'planned_epochs', 'ShortEpochs', 'StepLR', 'TrainingDiverged',
-           'StopOnNaN', 'FrozenBNStats', 'LogitAdjustedLoss', 'class_prior', 'objective', 'logit_shift_scores',
+__all__ = ['MAX_PLANNED_EPOCHS', 'PLAN_MARGIN', 'MAX_MARGIN_SECONDS', 'ESTIMATE_ERROR', 'PROGRESSIVE_SCALE',
+           'PROGRESSIVE_SPEEDUP', 'IMBALANCE_RATIO', 'PROBE_SHARE', 'TRIAL_EPOCH', 'TRIAL_MIN_BATCHES', 'TRIAL_BUDGET',
+           'TRIAL_CONFIDENCE', 'BODY_WAYS', 'search_batches', 'LRSuggestion', 'suggest_lr', 'HistoryLogger',
+           'Checkpoint', 'ResumeSafe', 'EarlyStop', 'Plateau', 'SaveBest', 'TimeBudget', 'batch_seconds',
+           'planned_epochs', 'ShortEpochs', 'StepLR', 'TrainingDiverged', 'StopOnNaN', 'FrozenBNStats', 'resize_batch',
+           'ProgressiveResize', 'LogitAdjustedLoss', 'class_prior', 'objective', 'logit_shift_scores',
            'tune_logit_shift', 'fold_logit_shift', 'TensorBatches', 'body_features', 'fit_probe', 'TrainResult',
            'check_lr', 'check_recipe', 'freeze_stages', 'better_share', 'epoch_line', 'drop_checkpoints']
 
@@ -163,6 +164,7 @@ MAX_PLANNED_EPOCHS, PLAN_MARGIN, MAX_MARGIN_SECONDS, ESTIMATE_ERROR = 100, 0.03,
 
 def batch_seconds(learn:Learner, # The learner, frozen or not as it will train
                   n:int=4, # Batches timed (after one that warms up)
+                  cbs:list=None, # More callbacks for the timed batches (e.g. `ProgressiveResize`)
                  ) -> float:
     "Seconds per training batch of `learn` as it trains, from `n` batches at learning rate 0; the weights and optimizer are left as they were."
     class Clock(Callback):
@@ -174,7 +176,7 @@ def batch_seconds(learn:Learner, # The learner, frozen or not as it will train
     clock, state, opt = Clock(), {k: v.clone() for k, v in learn.model.state_dict().items()}, learn.opt
     learn.opt = None   # a fresh optimizer for the timing: the run's keeps no trace of it
     try:
-        with learn.no_bar(), learn.no_logging(): learn.fit(1, 0., cbs=clock)
+        with learn.no_bar(), learn.no_logging(): learn.fit(1, 0., cbs=[clock, *(cbs or [])])
     finally: learn.model.load_state_dict(state); learn.opt = opt   # (BatchNorm statistics move in training mode)
     ts = clock.ts
     return (ts[-1] - ts[0])/(len(ts) - 1) if len(ts) > 1 else float('nan')
@@ -185,11 +187,13 @@ def planned_epochs(learn:Learner, # The learner, about to train
                    after:float=1, # Validation passes that follow training (the logit shift and the ignored-class check share one)
                    at_least:int=1, # Never fewer epochs than this (0: when the run already has a model, the probe)
                    valid_seconds:float=None, # Seconds of a validation pass, measured (the probe's); else a third of a training batch's per batch
+                   per_batch:float=None, # Seconds of a training batch, measured (else `batch_seconds` times it, out of `seconds_left`)
                   ) -> tuple: # (epochs, estimated seconds per epoch, training batches per epoch and process, estimated seconds per batch)
     "How many epochs of `learn`, of how many batches, fit in `seconds_left` (at least `at_least`, at most `cap`), from `batch_seconds`."
-    t0 = time.perf_counter()
-    per_batch = main_only(batch_seconds, learn)
-    seconds_left -= time.perf_counter() - t0
+    if per_batch is None:
+        t0 = time.perf_counter()
+        per_batch = main_only(batch_seconds, learn)
+        seconds_left -= time.perf_counter() - t0
     n = math.ceil(len(learn.dls.train)/world_size())   # batches of a whole epoch, per process
     valid_pass = valid_seconds or per_batch/3*len(learn.dls.valid)   # forward only
     per_epoch = per_batch*n + valid_pass
@@ -232,9 +236,14 @@ class ShortEpochs(Callback):
                  valid_seconds:float=0., # Estimated seconds of a validation pass, until one is timed (with `until`)
                  trained:list=None, # A list that gets each epoch's training batches
                 ): store_attr()
-    def before_fit(self):   # the fit's timing: training batches (each epoch's first, which starts the loader, apart), validation passes, the rest of an epoch
-        self.clock, self.ended = dict(batch_s=0., batches=0, first_s=0., epochs=0, valid_s=0., passes=0, other_s=0., gaps=0), None
-    def _per(self, k:str, n:str, default:float) -> float: c = self.clock; return c[k]/c[n] if c[n] else default
+    def before_fit(self):   # the fit's timing: validation passes, the rest of an epoch, and per image scale the training batches (each epoch's first, which starts the loader, apart)
+        self.clock, self.times, self.ended = dict(valid_s=0., passes=0, other_s=0., gaps=0), {}, None
+    def _per(self, k:str, n:str, default:float, c:dict=None) -> float: c = c or self.clock; return c[k]/c[n] if c[n] else default
+    def _scale(self) -> tuple:
+        "(this epoch's image scale, its estimated seconds per batch until timed): 1 and `batch_seconds`, or `ProgressiveResize`'s."
+        pr = getattr(self.learn, 'progressive_resize', None)
+        scale = pr.scale_at(self.epoch) if pr is not None else 1.
+        return scale, (pr.batch_seconds if scale != 1 and pr.batch_seconds else self.batch_seconds)
     def _train_seconds(self, now:float) -> float:
         "Seconds this epoch may train: what is left, less the passes after the fit, shared by the epochs left, less an epoch's validation and callbacks."
         valid = self._per('valid_s', 'passes', self.valid_seconds)
@@ -242,16 +251,17 @@ class ShortEpochs(Callback):
         return left/(self.n_epoch - self.epoch) - self._per('other_s', 'gaps', valid)
     def _batches(self, now:float, done:int=0) -> int:
         "Training batches that fill this epoch's time, `done` of them trained (at least those, and one; at most a whole epoch)."
-        c = self.clock; timed = c['batches'] + max(0, done - 1)
-        rate = (c['batch_s'] + (now - self.first if done else 0.))/timed if timed else (self.batch_seconds or float('nan'))
+        c = self.t; timed = c['batches'] + max(0, done - 1)
+        rate = (c['batch_s'] + (now - self.first if done else 0.))/timed if timed else (self.estimate or float('nan'))
         left = self.start + self.allotted - now
         if not (math.isfinite(rate) and rate > 0): n = self.n
-        else: n = done + left/rate if done else 1 + (left - self._per('first_s', 'epochs', rate))/rate   # (an epoch's first batch starts the loader)
+        else: n = done + left/rate if done else 1 + (left - self._per('first_s', 'epochs', rate, c))/rate   # (an epoch's first batch starts the loader)
         return broadcast_object(int(min(self.full, max(done, 1, n))))   # rank 0 decides for every process
     def before_train(self):
         now, self.full, self.done, self.frac = time.perf_counter(), len(self.dl), 0, 0.
         if self.ended is not None: self.clock['other_s'] += now - self.ended; self.clock['gaps'] += 1
-        self.start = now
+        self.start, (scale, self.estimate) = now, self._scale()
+        self.t = self.times.setdefault(scale, dict(batch_s=0., batches=0, first_s=0., epochs=0))   # batches at another scale cost another time
         if self.until is None: n = self.n
         else:
             self.allotted = self._train_seconds(now)
@@ -270,7 +280,7 @@ class ShortEpochs(Callback):
         self.ended = now = time.perf_counter()
         if self.trained is not None: self.trained.append(self.done)
         if not self.done: return
-        c = self.clock; c['first_s'] += self.first - self.start; c['batch_s'] += now - self.first; c['batches'] += self.done - 1; c['epochs'] += 1
+        c = self.t; c['first_s'] += self.first - self.start; c['batch_s'] += now - self.first; c['batches'] += self.done - 1; c['epochs'] += 1
     def before_validate(self): self.validating = time.perf_counter()
     def after_validate(self): self.clock['valid_s'] += time.perf_counter() - self.validating; self.clock['passes'] += 1
 
@@ -303,6 +313,30 @@ class FrozenBNStats(Callback):
     def before_train(self):
         for m in self.model.modules():
             if isinstance(m, nn.modules.batchnorm._BatchNorm): m.eval()
+
+# %% ../nbs/03b_recipes.ipynb #4b8d2f61
+PROGRESSIVE_SCALE, PROGRESSIVE_SPEEDUP = 0.75, 1.25
+
+def resize_batch(x:torch.Tensor, # Images, (n, channels, height, width)
+                 scale:float, # Side of the result, as a share of the input's
+                ) -> torch.Tensor:
+    "`x` resized by `scale` (bilinear, antialiased when it shrinks), in its own dtype and memory format."
+    size = [max(1, round(d*scale)) for d in x.shape[-2:]]
+    cl = not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
+    y = nn.functional.interpolate(x.float(), size=size, mode='bilinear', align_corners=False, antialias=scale < 1).to(x.dtype)
+    return y.contiguous(memory_format=torch.channels_last) if cl else y
+
+class ProgressiveResize(Callback):
+    "Train the first `epochs` epochs of a fit on images resized by `scale` (smaller: cheaper batches); later epochs and every validation pass at the loaders' size."
+    def __init__(self, scale:float=PROGRESSIVE_SCALE, # Side of the early training images, as a share of the loaders' size
+                 epochs:int=1, # Epochs of the fit at that scale
+                 batch_seconds:float=None, # Estimated seconds of a training batch at that scale (`ShortEpochs` uses it until it times one)
+                ): store_attr()
+    def scale_at(self, epoch:int) -> float:
+        "The image scale of training `epoch`."
+        return self.scale if epoch < self.epochs else 1.
+    def before_batch(self):
+        if self.training and self.scale_at(self.epoch) != 1: self.learn.xb = (resize_batch(self.xb[0], self.scale), *self.xb[1:])
 
 # %% ../nbs/03b_recipes.ipynb #3a6d2240
 IMBALANCE_RATIO = 3.0
@@ -648,7 +682,7 @@ class _Run:
     "One `fit_transfer` call: its settings, its files, its progress (`state`) and the callbacks its phases share."
     def __init__(self, learn:Learner, phases:list, lr, recipe:str, schedule:str, monitor:str, early_stop, save_best:bool, budget_minutes,
                  log_csv:bool, resume:bool, lr_mult:float, frozen_stages:int, freeze_bn:bool, verbose:bool, on_epoch, cbs:list, parallel:bool,
-                 metric:str='auto', shift:bool=True, cap:int=None, after:int=2, trial:bool=False):
+                 metric:str='auto', shift:bool=True, cap:int=None, after:int=2, trial:bool=False, progressive:bool=False):
         store_attr(but='save_best,budget_minutes,log_csv,resume')   # cap: with a budget, the most epochs `_plan` may give fine-tuning; after: validation passes that follow it
         self.kept = (frozen_stages, freeze_bn)   # trial: `_choose_body` decides between these ('kept') and everything trained
         self.t0, self.models = time.perf_counter(), Path(learn.path)/learn.model_dir
@@ -740,7 +774,7 @@ def _restore(self:_Run, phase:str, start:int):
 # %% ../nbs/03b_recipes.ipynb #0b0a044d
 @patch
 def _callbacks(self:_Run, phase:str, offset:int) -> list:
-    "The callbacks of a training phase: its log first, then checkpoint, NaN stop, best model, budget, yours, early stop, frozen BatchNorm statistics, short epochs."
+    "The callbacks of a training phase: its log first, then checkpoint, NaN stop, best model, budget, yours, early stop, frozen BatchNorm statistics, short epochs, progressive resizing."
     cbs = [HistoryLogger(self.history, phase, offset, on_row=self.on_epoch), Checkpoint(self.models, phase, self.state), StopOnNaN(offset),
            *[c for c in (self.best, self.budget) if c is not None], *self.cbs]
     if self.early_stop: cbs.append(EarlyStop(monitor=self.monitor, patience=self.early_stop))
@@ -749,6 +783,8 @@ def _callbacks(self:_Run, phase:str, offset:int) -> list:
     if plan.get('batches') and phase == self.phases[-1][0]:   # the plan's epochs, their length following the time measured
         cbs.append(ShortEpochs(plan['batches'], until=self.budget.deadline - self._margin(), after=self.after, batch_seconds=plan.get('batch_seconds'),
                                valid_seconds=plan.get('valid_seconds') or 0., trained=plan.setdefault('trained', [])))
+    if plan.get('small_epochs') and phase == self.phases[-1][0]:   # (ShortEpochs times each scale apart)
+        cbs.append(ProgressiveResize(plan['small_scale'], plan['small_epochs'], batch_seconds=plan['small_batch_seconds']))
     if self.parallel: cbs.append(DDPTrainer())   # fastai's distributed trainer (through Accelerate), with one process's batches
     return cbs
 
@@ -765,7 +801,9 @@ def _fit_phase(learn:Learner, schedule:str, n:int, lr, cbs:list, start_epoch:int
 def _train(self:_Run, phase:str, n:int, start:int, offset:int) -> int:
     "Train `n` epochs of `phase` from epoch `start`; returns how many epochs it logged."
     self._freeze(phase); self._restore(phase, start)
-    stage(f"{'fine-tuning' if phase == 'unfrozen' else 'training the head'}: epoch {start + 1} of {n} of this phase")
+    small = (self.state.get('planned') or {}).get('small_epochs') if phase == self.phases[-1][0] else None
+    stage(f"{'fine-tuning' if phase == 'unfrozen' else 'training the head'}: epoch {start + 1} of {n} of this phase"
+          + (f" (the first {small} on images at {self.state['planned']['small_scale']:.0%} of the side)" if small else ''))
     cbs, peak = self._callbacks(phase, offset), self.state['lrs'][phase]
     _fit_phase(self.learn, self.schedule, n, peak if phase == 'frozen' else slice(peak/self.lr_mult, peak), cbs, start)
     return len(cbs[0].rows)
@@ -894,13 +932,21 @@ def _plan(self:_Run, phase:str, n:int) -> int:
     if self.budget is None or self.cap is None or phase != self.phases[-1][0] or phase == 'probe': return n
     if 'planned' not in self.state:
         self._freeze(phase)
-        stage("timing a few batches to plan the epochs that fit in the budget")
-        epochs, per_epoch, batches, per_batch = planned_epochs(self.learn, self.budget.deadline - time.perf_counter() - self._margin(), cap=self.cap,
-                                                               after=self.after, at_least=0 if self.state.get('phase') else 1,   # an earlier phase left a model
-                                                               valid_seconds=self.state.get('valid_seconds'))
+        progressive = self.progressive and not any(isinstance(c, ProgressiveResize) for c in self.cbs)   # (yours, if you gave one)
+        stage("timing a few batches to plan the epochs that fit in the budget" + (" (at full size and smaller)" if progressive else ''))
+        full = main_only(batch_seconds, self.learn)
+        small = main_only(batch_seconds, self.learn, cbs=[ProgressiveResize()]) if progressive else float('nan')
+        def plan(per_batch):
+            return planned_epochs(self.learn, self.budget.deadline - time.perf_counter() - self._margin(), cap=self.cap, after=self.after,
+                                  at_least=0 if self.state.get('phase') else 1,   # an earlier phase left a model
+                                  valid_seconds=self.state.get('valid_seconds'), per_batch=per_batch)
+        (epochs, per_epoch, batches, per_batch), first = plan(full), {}
+        if full >= PROGRESSIVE_SPEEDUP*small:   # smaller images pay: the first half of the epochs at that size, if two epochs fit (NaN: no)
+            e, pe, b, pb = plan((full + small)/2)
+            if e >= 2: (epochs, per_epoch, batches, per_batch), first = (e, pe, b, pb), dict(small_scale=PROGRESSIVE_SCALE, small_epochs=e//2, small_batch_seconds=small)
         vs = per_epoch - batches*per_batch   # (the validation pass it priced)
-        self.state['planned'] = dict(epochs=epochs, epoch_seconds=round(per_epoch, 3), batches=batches, batch_seconds=per_batch,
-                                     valid_seconds=vs if math.isfinite(vs) else None)
+        self.state['planned'] = dict(epochs=epochs, epoch_seconds=round(per_epoch, 3), batches=batches, batch_seconds=full,
+                                     valid_seconds=vs if math.isfinite(vs) else None, **first)
     self.phases[-1] = (phase, self.state['planned']['epochs'])
     return self.phases[-1][1]
 
@@ -1024,6 +1070,7 @@ def fit_transfer(self:Learner, epochs:int=None, # Epochs after unfreezing (defau
                  monitor:str='auto', # Metric for best/early stop ('auto': accuracy, or f1_macro for multi-label or `metric='macro_f1'`)
                  budget_minutes:float=None, # Time for the whole call: the epochs that fit are planned, and it stops cleanly if time runs out
                  budget_after:int=0, # With a budget: validation passes you run after this call (a report), kept out of the plan
+                 progressive:bool=True, # With a budget: train the first half of the planned epochs on smaller images (`ProgressiveResize`) when timing shows them `PROGRESSIVE_SPEEDUP` times faster
                  max_model_mb:float=None, # Refuse models larger than this
                  log_csv:bool=True, # Write `history.csv` in `learn.path` (it is also what `TrainResult` reads)
                  resume:bool=False, # Continue from the last checkpoint in `learn.path/learn.model_dir`
@@ -1050,7 +1097,7 @@ def fit_transfer(self:Learner, epochs:int=None, # Epochs after unfreezing (defau
     on_epoch, plain = _plain_log(self, on_epoch, None if cap else sum(n for _, n in phases))
     run = _Run(self, phases, lr, recipe, schedule, _monitor(self, monitor, metric), early_stop, save_best, budget_minutes, log_csv, resume,
                lr_mult or (10 if recipe == 'lpft' else 100), fixed, freeze_bn, verbose and not plain, on_epoch, list(cbs or []), _parallel(distributed),
-               metric, shift_logits, cap, 1 + budget_after, trial)
+               metric, shift_logits, cap, 1 + budget_after, trial, progressive)
     with _run_loss(self, recipe, label_smoothing, imbalance, metric) as how, (contextlib.nullcontext() if is_main() else self.no_bar()), \
          (self.no_logging() if plain else contextlib.nullcontext()):
         stopped = run.fit()

@@ -272,6 +272,7 @@ def train_run(data:str|Path, # Image folder (one sub-folder per class), or a lab
               freeze_bn:bool=None, # Keep BatchNorm statistics frozen while fine-tuning (default: from trained weights, as a short trial decides; else not)
               metric:str='auto', # What the run serves: 'accuracy', 'macro_f1', or 'auto' (their mean); see `Learner.fit_transfer`
               drop_duplicates:bool=False, # Leave out all but one image of each group of copies first (see `transferlab.issues`)
+              progressive:bool=True, # With `budget_minutes`: train the first half of the planned epochs on smaller images when the timing shows that faster
               **kwargs) -> tuple: # (`TrainResult`, the multi-label threshold or None)
     "Train on `data` into the folder `out`: the recipe, then the kept model, its thresholds and report, written whole or not at all."
     from transferlab.recipes import check_recipe
@@ -292,7 +293,7 @@ def train_run(data:str|Path, # Image folder (one sub-folder per class), or a lab
         with learn.no_logging(), (contextlib.nullcontext() if sys.stdout.isatty() else learn.no_bar()):   # no bar redraws in a log
             res = learn.fit_transfer(epochs, freeze_epochs=fe, lr=lr, recipe=recipe, schedule=schedule, early_stop=early_stop,
                                      budget_minutes=left, budget_after=1 if report else 0, resume=resume, verbose=False, on_epoch=_both(tracked, on_epoch),   # the report: one validation pass; its plots are in the plan's margin
-                                     frozen_stages=frozen_stages, freeze_bn=freeze_bn, metric=metric)
+                                     frozen_stages=frozen_stages, freeze_bn=freeze_bn, metric=metric, progressive=progressive)
             extra = main_only(_keep, learn, res, staging, settings, report)
         if is_main(): _publish(staging, out, learn)
         if tracked: log_result(tracked, res, out)
