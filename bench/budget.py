@@ -18,7 +18,7 @@ Beside it (`--fastai-epochs 1,2`), plain fastai's documented recipe with fixed e
 budget, the best of those that finished inside it.
 
 Usage: python bench/budget.py [--minutes 2,4] [--n-per-class 1000] [--size 64] [--data-size 64]
-                              [--arch mobilenet_v2] [--fastai-epochs 1,2] [--skip-ours] [--keep DIR] [--train-args '--no-progressive']
+                              [--arch mobilenet_v2] [--fastai-epochs 1,2] [--skip-ours] [--keep DIR] [--train-args '--progressive']
 """
 import argparse, json, os, shlex, subprocess, sys, tempfile, time
 from pathlib import Path
@@ -63,7 +63,7 @@ def main():
     ap.add_argument('--arch', default='mobilenet_v2')
     ap.add_argument('--fastai-epochs', default='', help="plain fastai's fine_tune(E) to run beside, e.g. 1,2")
     ap.add_argument('--keep', help="a folder to copy each run's result.json into (result-<M>min.json)")
-    ap.add_argument('--train-args', default='', help="more options for transferlab's runs, e.g. --no-progressive")
+    ap.add_argument('--train-args', default='', help="more options for transferlab's runs, e.g. --progressive")
     ap.add_argument('--skip-ours', action='store_true'); ap.add_argument('--one-fastai', type=int); ap.add_argument('--data')
     a = ap.parse_args()
     if a.one_fastai is not None:

@@ -105,7 +105,7 @@ def cli_train(data:str, # Image folder (one sub-folder per class, or train/ and 
               freeze_bn:bool=None, # Keep BatchNorm statistics frozen while fine-tuning (default: from trained weights, as a short trial decides; else not)
               metric:str='auto', # What the run serves: accuracy, macro_f1 (rare classes count as much as common ones), or auto (their mean)
               drop_duplicates:bool=False, # First leave out all but one image of each group of exact or near copies (none straddling the split)
-              progressive:bool=True, # With --budget-minutes: train the first half of the planned epochs on smaller images (3/4 of the side) when the timing shows that 1.25 times faster
+              progressive:bool=False, # With --budget-minutes: train the first half of the planned epochs on smaller images (3/4 of the side) when the timing shows that 1.25 times faster
               **kwargs):
     "Fine-tune a CNN on DATA; write the model, log, result, report and (multi-label) tuned thresholds to --out."
     from transferlab.parallel import is_main

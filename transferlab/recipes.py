@@ -1070,7 +1070,7 @@ def fit_transfer(self:Learner, epochs:int=None, # Epochs after unfreezing (defau
                  monitor:str='auto', # Metric for best/early stop ('auto': accuracy, or f1_macro for multi-label or `metric='macro_f1'`)
                  budget_minutes:float=None, # Time for the whole call: the epochs that fit are planned, and it stops cleanly if time runs out
                  budget_after:int=0, # With a budget: validation passes you run after this call (a report), kept out of the plan
-                 progressive:bool=True, # With a budget: train the first half of the planned epochs on smaller images (`ProgressiveResize`) when timing shows them `PROGRESSIVE_SPEEDUP` times faster
+                 progressive:bool=False, # With a budget: train the first half of the planned epochs on smaller images (`ProgressiveResize`) when timing shows them `PROGRESSIVE_SPEEDUP` times faster
                  max_model_mb:float=None, # Refuse models larger than this
                  log_csv:bool=True, # Write `history.csv` in `learn.path` (it is also what `TrainResult` reads)
                  resume:bool=False, # Continue from the last checkpoint in `learn.path/learn.model_dir`

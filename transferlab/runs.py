@@ -272,7 +272,7 @@ def train_run(data:str|Path, # Image folder (one sub-folder per class), or a lab
               freeze_bn:bool=None, # Keep BatchNorm statistics frozen while fine-tuning (default: from trained weights, as a short trial decides; else not)
               metric:str='auto', # What the run serves: 'accuracy', 'macro_f1', or 'auto' (their mean); see `Learner.fit_transfer`
               drop_duplicates:bool=False, # Leave out all but one image of each group of copies first (see `transferlab.issues`)
-              progressive:bool=True, # With `budget_minutes`: train the first half of the planned epochs on smaller images when the timing shows that faster
+              progressive:bool=False, # With `budget_minutes`: train the first half of the planned epochs on smaller images when the timing shows that faster
               **kwargs) -> tuple: # (`TrainResult`, the multi-label threshold or None)
     "Train on `data` into the folder `out`: the recipe, then the kept model, its thresholds and report, written whole or not at all."
     from transferlab.recipes import check_recipe
