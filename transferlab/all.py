@@ -42,6 +42,6 @@ _HELPERS = {   # public in their modules, for code that builds on transferlab; n
     'IMBALANCE_RATIO', 'ResumeSafe', 'TensorBatches', 'check_lr', 'LRSuggestion', 'mlflow_module', 'check_model_meta', 'check_weights',
     'RGBImageBlock', 'Deployable', 'export_meta', 'markdown_table', 'read_results', 'RunFailed',
     'stage', 'stages', 'artifact_root', 'check_server', 'objective', 'logit_shift_scores', 'batch_seconds', 'planned_epochs', 'MAX_PLANNED_EPOCHS', 'PROBE_SHARE', 'PLAN_MARGIN', 'MAX_MARGIN_SECONDS', 'ESTIMATE_ERROR',
-    'TRIAL_EPOCH', 'TRIAL_MIN_BATCHES', 'TRIAL_BUDGET', 'TRIAL_CONFIDENCE', 'BODY_WAYS', 'better_share', 'resize_batch', 'PROGRESSIVE_SCALE', 'PROGRESSIVE_SPEEDUP',
+    'TRIAL_EPOCH', 'TRIAL_MIN_BATCHES', 'TRIAL_BUDGET', 'TRIAL_CONFIDENCE', 'TRIAL_VALID_IMAGES', 'BODY_WAYS', 'better_share', 'resize_batch', 'PROGRESSIVE_SCALE', 'PROGRESSIVE_SPEEDUP',
     'pixel_hash', 'oos_probs', 'MAX_THUMB_DISTANCE', 'MAX_FEATURE_DISTANCE'}
 __all__ = [n for m in _MODULES for n in m.__all__ if n not in _HELPERS]

@@ -27,10 +27,10 @@ from .parallel import is_main, world_size, broadcast_object, main_only, init_pro
 # %% auto #0
 __all__ = ['MAX_PLANNED_EPOCHS', 'PLAN_MARGIN', 'MAX_MARGIN_SECONDS', 'ESTIMATE_ERROR', 'PROGRESSIVE_SCALE',
            'PROGRESSIVE_SPEEDUP', 'IMBALANCE_RATIO', 'PROBE_SHARE', 'TRIAL_EPOCH', 'TRIAL_MIN_BATCHES', 'TRIAL_BUDGET',
-           'TRIAL_CONFIDENCE', 'BODY_WAYS', 'search_batches', 'LRSuggestion', 'suggest_lr', 'HistoryLogger',
-           'Checkpoint', 'ResumeSafe', 'EarlyStop', 'Plateau', 'SaveBest', 'TimeBudget', 'batch_seconds',
-           'planned_epochs', 'ShortEpochs', 'StepLR', 'TrainingDiverged', 'StopOnNaN', 'FrozenBNStats', 'resize_batch',
-           'ProgressiveResize', 'LogitAdjustedLoss', 'class_prior', 'objective', 'logit_shift_scores',
+           'TRIAL_CONFIDENCE', 'TRIAL_VALID_IMAGES', 'BODY_WAYS', 'search_batches', 'LRSuggestion', 'suggest_lr',
+           'HistoryLogger', 'Checkpoint', 'ResumeSafe', 'EarlyStop', 'Plateau', 'SaveBest', 'TimeBudget',
+           'batch_seconds', 'planned_epochs', 'ShortEpochs', 'StepLR', 'TrainingDiverged', 'StopOnNaN', 'FrozenBNStats',
+           'resize_batch', 'ProgressiveResize', 'LogitAdjustedLoss', 'class_prior', 'objective', 'logit_shift_scores',
            'tune_logit_shift', 'fold_logit_shift', 'TensorBatches', 'body_features', 'fit_probe', 'TrainResult',
            'check_lr', 'check_recipe', 'freeze_stages', 'better_share', 'epoch_line', 'drop_checkpoints']
 
@@ -857,7 +857,7 @@ def better_share(a, # One model's probabilities on the validation set, (n_items,
     return wins/resamples
 
 # %% ../nbs/03b_recipes.ipynb #2d9e4b71
-TRIAL_EPOCH, TRIAL_MIN_BATCHES, TRIAL_BUDGET, TRIAL_CONFIDENCE = 0.5, 10, 0.2, 0.95
+TRIAL_EPOCH, TRIAL_MIN_BATCHES, TRIAL_BUDGET, TRIAL_CONFIDENCE, TRIAL_VALID_IMAGES = 0.5, 10, 0.1, 0.95, 2000
 BODY_WAYS = ('kept', 'trained')   # first stages fixed and BatchNorm statistics frozen; or everything trained, BatchNorm in training mode
 
 class _ValidPreds(Callback):
@@ -875,13 +875,21 @@ def _way(self:_Run, way:str):
     "Fine-tune the body `way`: 'kept' (the run's fixed stages and frozen statistics) or 'trained'."
     self.frozen_stages, self.freeze_bn = self.kept if way == 'kept' else (0, False)
 
+def _trial_valid(dls:DataLoaders, n:int=None) -> DataLoader:
+    "The validation loader the trial scores on: `dls.valid`, or a random `n` (`TRIAL_VALID_IMAGES`) of its items when it has more (the same on every process and run)."
+    items, n = dls.valid_ds.items, TRIAL_VALID_IMAGES if n is None else n
+    if len(items) <= n: return dls.valid
+    pick = np.sort(np.random.default_rng(0).choice(len(items), n, replace=False))
+    return dls.test_dl(items.iloc[pick] if isinstance(items, pd.DataFrame) else [items[i] for i in pick], with_labels=True, bs=dls.valid.bs)
+
 @patch
 def _trial_batches(self:_Run) -> int:
-    "Training batches each way gets in the trial: `TRIAL_EPOCH` of an epoch, at least `TRIAL_MIN_BATCHES`; with a budget, what `TRIAL_BUDGET` of the time left holds (0: no trial)."
+    "Training batches each way gets in the trial: `TRIAL_EPOCH` of an epoch, at least `TRIAL_MIN_BATCHES`; with a budget, what `TRIAL_BUDGET` of the time left holds with both ways' validation passes (0: no trial)."
     n, plan = len(self.learn.dls.train), self.state.get('planned')
     k = min(n, max(TRIAL_MIN_BATCHES, math.ceil(TRIAL_EPOCH*((plan or {}).get('batches') or n))))
     if self.budget is None or not plan: return k
-    room = TRIAL_BUDGET*(self.budget.deadline - time.perf_counter() - self._margin()) - 2*(plan.get('valid_seconds') or 0.)
+    scored = min(1., TRIAL_VALID_IMAGES/max(1, len(self.learn.dls.valid_ds)))   # (the share of a validation pass the trial scores on)
+    room = TRIAL_BUDGET*(self.budget.deadline - time.perf_counter() - self._margin()) - 2*scored*(plan.get('valid_seconds') or 0.)
     fits = int(room/(2*plan['batch_seconds'])) if plan.get('batch_seconds') and room > 0 else 0
     return min(k, fits) if fits >= min(TRIAL_MIN_BATCHES, n) else 0
 
@@ -914,10 +922,12 @@ def _choose_body(self:_Run, phase:str):
         k = self._trial_batches() if self.trial and self.state.get('phase') == 'probe' else 0
         tried, learn, way, share = {}, self.learn, 'kept', None
         if k:
-            stage(f"choosing how to fine-tune the body: {k} batches of each way from the probe, scored on the validation set ({self.monitor})")
-            start = {n: v.detach().clone() for n, v in learn.model.state_dict().items()}
+            valid, scored = learn.dls.valid, _trial_valid(learn.dls)
+            stage(f"choosing how to fine-tune the body: {k} batches of each way from the probe, scored on "
+                  + (f"{len(scored.dataset):,} of the" if scored is not valid else "the") + f" {len(valid.dataset):,} validation images ({self.monitor})")
+            start, learn.dls.valid = {n: v.detach().clone() for n, v in learn.model.state_dict().items()}, scored
             try: tried = {w: self._try(w, k, start) for w in BODY_WAYS}
-            finally: learn.model.load_state_dict(start); learn.opt = None
+            finally: learn.model.load_state_dict(start); learn.opt = None; learn.dls.valid = valid
             way, share = main_only(self._pick_way, tried)
         self._way(way)
         self.state['body'] = broadcast_object(dict(way=way if k else None, frozen_stages=self.frozen_stages, freeze_bn=self.freeze_bn,
