@@ -27,17 +27,18 @@ def shapes(tmp_path_factory):
     from transferlab.datasets import shapes_folder
     return shapes_folder(tmp_path_factory.mktemp('data')/'shapes', n_per_class=25, size=40)
 
-SAME = ['--no-pretrained', '--freeze-bn', '--frozen-stages', '2', '--arch', 'resnet18', '--size', '32', '--bs', '16', '--lr', '3e-3',
-        '--aug', 'none', '--precision', 'fp32', '--memory-format', 'contiguous', '--opt-func', 'sgd', '--no-report', '--num-workers', '0']
+COMMON = ['--arch', 'resnet18', '--size', '32', '--bs', '16', '--lr', '3e-3', '--aug', 'none', '--precision', 'fp32',
+          '--memory-format', 'contiguous', '--opt-func', 'sgd', '--no-report', '--num-workers', '0']
+SAME = ['--no-pretrained', '--freeze-bn', '--frozen-stages', '2', *COMMON]
 
 @pytest.fixture(scope='module')
 def WEIGHTS(tmp_path_factory):
-    "Options that start from a weights file: transfer learning, so the probe runs first (on rank 0 alone) and is shared."
+    "Options that start from a weights file: transfer learning, so the probe runs first (on rank 0 alone) and is shared, and a trial of both ways decides the body."
     import torch, torchvision
     torch.manual_seed(0)
     w = tmp_path_factory.mktemp('weights')/'resnet18.pth'
     torch.save(torchvision.models.resnet18().state_dict(), w)
-    return ['--weights', str(w), *SAME[1:]]
+    return ['--weights', str(w), *COMMON]
 
 WATCH = """
 import builtins, io, os
@@ -125,6 +126,9 @@ def test_killed_rank_fails_clearly_and_resumes(cli, shapes, WEIGHTS, tmp_path):
     assert h.epoch.tolist() == list(range(7))   # the probe and six epochs
     pd.testing.assert_frame_equal(h.iloc[:k].drop(columns='seconds'), done.iloc[:k].drop(columns='seconds'))
     assert f"epoch {k + 1}/7" in again.stdout and "epoch 1/7" not in again.stdout
+    body = json.loads((out/'result.json').read_text())['body']   # the body trial ran on both processes (once, before or after the kill)
+    assert body['way'] in ('kept', 'trained') and set(body['trial']) == {'kept', 'trained'}, body
+    assert (body['frozen_stages'], body['freeze_bn']) == ((2, True) if body['way'] == 'kept' else (0, False)), body
 
 def test_under_torchrun(run_main, shapes, tmp_path):
     "The same command under a launcher of the user's own (torchrun, as a multi-node job would start it): it joins the launcher's processes."

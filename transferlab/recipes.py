@@ -273,7 +273,10 @@ class ShortEpochs(Callback):
         now = time.perf_counter(); self.done += 1
         if self.done == 1: self.first = now
         if self.part is None: return
-        if self.until is not None: self.part.n = self._batches(now, self.done)
+        if self.until is not None:
+            self.part.n = self._batches(now, self.done)
+            bar = getattr(getattr(self.learn, 'progress', None), 'pbar', None)   # fastai's progress bar read the length when the epoch began
+            if bar is not None: bar.total = self.part.n
         self.frac += (1 - self.frac)/(max(self.part.n, self.done) - self.done + 1)   # the epoch's share of the schedule, reaching 1 at its last batch
         self.learn.pct_train = (self.epoch + self.frac)/self.n_epoch
     def after_train(self):
